@@ -1,0 +1,27 @@
+# Two entry points, both self-contained on a fresh machine (see README).
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: example test lint bench
+
+$(BIN)/ax: pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(BIN)/ax
+
+example: $(BIN)/ax
+	$(BIN)/ax workflow validate examples/code-review.yaml
+	$(BIN)/ax workflow run examples/code-review.yaml --context '{"filePath": "src/automatosx/definition/graph.py"}'
+
+lint: $(BIN)/ax
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/mypy
+
+test: lint
+	$(BIN)/pytest -q
+
+bench: $(BIN)/ax
+	$(BIN)/python benchmarks/run.py

@@ -1,0 +1,7 @@
+"""Imports every command module so their commands register on the apps."""
+
+from __future__ import annotations
+
+from automatosx.cli.apps import app
+
+__all__ = ["app"]

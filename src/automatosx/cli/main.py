@@ -1,0 +1,67 @@
+"""Entry point of `ax`.
+
+`--version` is answered before Typer, Rich or pydantic are imported so start-up stays close to
+a bare interpreter. Every project error becomes one `error:` line on stderr and its exit code;
+an unexpected exception too, unless `--debug` asks for the traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args in (["--version"], ["-V"]):
+        from automatosx import __version__
+
+        sys.stdout.write(f"ax {__version__}\n")
+        raise SystemExit(0)
+    debug = "--debug" in args
+    if debug:
+        args.remove("--debug")
+    raise SystemExit(_run(args, debug=debug))
+
+
+def _run(args: list[str], *, debug: bool) -> int:
+    from automatosx.errors import AxError
+
+    try:
+        from automatosx.cli.commands import app
+
+        result = app(args=args, prog_name="ax", standalone_mode=False)
+        return int(result) if isinstance(result, int) else 0
+    except AxError as exc:
+        if debug:
+            raise
+        _error(str(exc))
+        return exc.exit_code
+    except KeyboardInterrupt:
+        _error("interrupted")
+        return 130
+    except Exception as exc:  # Typer's own usage errors and anything unforeseen
+        import typer
+        from typer.exceptions import TyperException
+
+        if isinstance(exc, typer.Exit):
+            return int(exc.exit_code)
+        if isinstance(exc, typer.Abort):
+            _error("aborted")
+            return 130
+        if isinstance(exc, TyperException):
+            _error(exc.format_message())
+            return 2 if exc.exit_code == 2 else int(exc.exit_code)
+        if debug:
+            raise
+        _error(f"unexpected {type(exc).__name__}: {exc} (run with --debug for a traceback)")
+        return 1
+
+
+def _error(message: str) -> None:
+    first_line = " ".join(message.split("\n")).strip()
+    sys.stderr.write(f"error: {first_line}\n")
+    sys.stderr.flush()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,83 @@
+"""Shared rendering for every command: JSON for scripts, Rich tables and colours for people.
+
+`--format json` prints exactly one JSON document on stdout; tables go to stdout too; notes
+and progress go to stderr so they never pollute piped output.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from rich.console import Console
+
+console = Console(highlight=False, soft_wrap=False)
+err_console = Console(stderr=True, highlight=False)
+
+
+class OutputFormat(StrEnum):
+    table = "table"
+    json = "json"
+
+
+STATE_STYLES = {
+    "completed": "green",
+    "failed": "red",
+    "cancelled": "red",
+    "running": "blue",
+    "executing": "blue",
+    "paused": "yellow",
+    "pending": "dim",
+    "skipped": "dim",
+}
+
+
+def print_json(document: Any) -> None:
+    sys.stdout.write(json.dumps(document, indent=2, ensure_ascii=False, default=str) + "\n")
+    sys.stdout.flush()
+
+
+def styled_state(state: str) -> str:
+    style = STATE_STYLES.get(state, "blue" if state not in STATE_STYLES else "")
+    return f"[{style}]{state}[/{style}]" if style else state
+
+
+def iso(ts: float | None) -> str | None:
+    """Epoch seconds as ISO-8601 UTC with milliseconds (the contract's timestamp form)."""
+    if ts is None:
+        return None
+    return (
+        datetime.fromtimestamp(ts, tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    )
+
+
+def relative_time(ts: float | None, now: float | None = None) -> str:
+    """'15s ago', '3m ago', '2h ago', '4d ago'."""
+    if ts is None:
+        return "-"
+    age = max(0.0, (time.time() if now is None else now) - ts)
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if age >= size:
+            return f"{int(age // size)}{unit} ago"
+    return f"{int(age)}s ago"
+
+
+def human_duration(ms: float | None) -> str:
+    if ms is None:
+        return "-"
+    if ms < 1000:
+        return f"{ms:.0f}ms"
+    if ms < 60_000:
+        return f"{ms / 1000:.1f}s"
+    return f"{int(ms // 60_000)}m{int(ms % 60_000 // 1000):02d}s"
+
+
+def human_size(size: int) -> str:
+    """Sizes as KB (the contract's display unit), MB past a megabyte."""
+    if size >= 1024 * 1024:
+        return f"{size / (1024 * 1024):.2f} MB"
+    return f"{size / 1024:.2f} KB"

@@ -1,0 +1,1 @@
+"""What a workflow *is*: schema models, safe loading, validation, graph and templates."""

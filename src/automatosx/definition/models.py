@@ -1,0 +1,118 @@
+"""The workflow file format (SPEC section 2) as immutable pydantic models.
+
+Field names are snake_case in Python and camelCase in files (`retry_policy` <-> `retryPolicy`);
+unknown keys are rejected so a typo never silently changes behaviour. Cross-field rules that
+need the whole file (unknown dependencies, cycles, placeholders) live in `validation.py`.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic.alias_generators import to_camel
+
+from automatosx.errors import ErrorKind
+
+ProviderName = Literal[
+    "claude-code", "gemini-cli", "codex", "openai", "anthropic", "local", "command", "python"
+]
+StepKey = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
+WorkflowName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._-]{1,128}$")]
+AgentName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._-]{1,64}$")]
+PositiveMs = Annotated[int, Field(gt=0)]
+
+
+class FileModel(BaseModel):
+    """Base of every model read from a file: camelCase keys, no extras, immutable."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="forbid",
+        frozen=True,
+        strict=False,
+    )
+
+
+class RetryPolicy(FileModel):
+    """How a failed attempt is retried. `retryable_errors=None` means every kind retries."""
+
+    max_retries: Annotated[int, Field(ge=0, le=100)] = 0
+    retry_delay_ms: Annotated[int, Field(ge=0)] = 1000
+    retry_backoff_multiplier: Annotated[float, Field(ge=1.0, le=100.0)] = 2.0
+    retryable_errors: list[ErrorKind] | None = None
+
+
+class WorkflowConfig(FileModel):
+    """Execution-wide settings; every field has the contract's default."""
+
+    timeout: PositiveMs | None = None
+    max_retries: Annotated[int, Field(ge=0, le=100)] = 0
+    checkpoint_interval: PositiveMs = 60000
+    parallelism: Annotated[int, Field(ge=1, le=10000)] = 4
+    continue_on_error: bool = False
+
+
+class AgentSpec(FileModel):
+    """An agent: who answers a step, served by one provider or an ordered fallback list."""
+
+    provider: ProviderName | None = None
+    providers: list[ProviderName] | None = None
+    model: str | None = None
+    system_prompt: str | None = None
+    role: str | None = None
+    description: str | None = None
+    temperature: Annotated[float, Field(ge=0.0, le=2.0)] | None = None
+    max_tokens: Annotated[int, Field(gt=0)] | None = None
+    timeout_ms: PositiveMs | None = None
+    env: dict[str, str] = Field(default_factory=dict)
+    command: list[str] | None = None
+    callable: Annotated[str, StringConstraints(pattern=r"^[\w.]+:[\w.]+$")] | None = None
+    base_url: str | None = None
+    api_key_env: str | None = None
+    model_path: str | None = None
+
+    def provider_order(self) -> list[ProviderName]:
+        """The providers to try, in order (`providers` wins over `provider`)."""
+        if self.providers:
+            return list(self.providers)
+        return [self.provider] if self.provider else []
+
+
+class StepSpec(FileModel):
+    """One step: a templated prompt sent to an agent once its dependencies complete."""
+
+    key: StepKey
+    agent: AgentName
+    prompt: str
+    dependencies: list[StepKey] = Field(default_factory=list)
+    parallel: bool = True
+    optional: bool = False
+    timeout_ms: PositiveMs | None = None
+    retry_policy: RetryPolicy | None = None
+    output_schema: dict[str, Any] | None = None
+
+
+class WorkflowDefinition(FileModel):
+    """A whole workflow file, validated field by field (see `validation.validate_definition`
+    for the rules that span fields)."""
+
+    name: WorkflowName
+    description: str | None = None
+    version: str = "1.0.0"
+    author: str | None = None
+    tags: list[str] = Field(default_factory=list)
+    config: WorkflowConfig = Field(default_factory=WorkflowConfig)
+    agents: dict[AgentName, AgentSpec] = Field(default_factory=dict)
+    steps: Annotated[list[StepSpec], Field(min_length=1)]
+
+    def step(self, key: str) -> StepSpec:
+        for step in self.steps:
+            if step.key == key:
+                return step
+        raise KeyError(key)
+
+    def to_data(self) -> dict[str, Any]:
+        """The file form (camelCase, defaults omitted) that loads back to an equal model."""
+        return self.model_dump(mode="json", by_alias=True, exclude_defaults=True)

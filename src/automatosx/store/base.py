@@ -1,0 +1,132 @@
+"""The one `Store` interface every reader and writer goes through.
+
+Writers (runners) hold a lease on an execution and pass it to `write`, which applies a batch
+of operations in one transaction *only if* the lease's epoch is still current (fencing): a
+runner that lost its lease cannot overwrite the new owner's work. Readers never need a lease.
+Control requests (`pause`, `cancel`) are a column the runner polls, so any process can ask.
+
+Multi-worker note: leases are per execution today; the same epoch-fenced pattern extends to a
+per-step claim (`FOR UPDATE SKIP LOCKED` on PostgreSQL) when steps are spread over workers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+from automatosx.definition.models import WorkflowDefinition
+from automatosx.store.records import (
+    CheckpointRecord,
+    ControlRequest,
+    EventRecord,
+    ExecutionRecord,
+    Lease,
+    PruneResult,
+    StepExecutionRecord,
+    WorkflowRecord,
+    WriteOp,
+)
+
+
+class Store(Protocol):
+    # ---- lifecycle ----
+    def close(self) -> None: ...
+
+    # ---- workflows ----
+    def upsert_workflow(self, definition: WorkflowDefinition) -> WorkflowRecord:
+        """Insert or update by (name, version); also rewrites its steps and dependencies."""
+        ...
+
+    def get_workflow(self, name_or_id: str) -> WorkflowRecord:
+        """Raises NotFoundError. By name, the newest version."""
+        ...
+
+    def list_workflows(self) -> list[WorkflowRecord]: ...
+
+    def search_workflows(self, query: str) -> list[WorkflowRecord]:
+        """Full-text search over name, description and tags."""
+        ...
+
+    # ---- executions ----
+    def create_execution(
+        self,
+        *,
+        workflow_id: str,
+        context: dict[str, Any],
+        triggered_by: str,
+        priority: int,
+        owner: str,
+        lease_seconds: float,
+        parent_execution_id: str | None = None,
+    ) -> tuple[ExecutionRecord, Lease]:
+        """A new execution in state `idle`, leased to `owner` from the start."""
+        ...
+
+    def get_execution(self, id_or_prefix: str) -> ExecutionRecord:
+        """By full ID or a unique prefix of >= 8 characters; NotFoundError otherwise
+        (including an ambiguous prefix, with a message saying so)."""
+        ...
+
+    def list_executions(
+        self,
+        *,
+        workflow_name: str | None = None,
+        limit: int = 20,
+        states: Sequence[str] | None = None,
+    ) -> list[ExecutionRecord]:
+        """Newest first."""
+        ...
+
+    # ---- leases (fencing) ----
+    def acquire_lease(
+        self, execution_id: str, owner: str, lease_seconds: float, *, now: float | None = None
+    ) -> Lease:
+        """Take the lease if it is free or expired: bumps the epoch. Raises
+        StateConflictError if another owner holds a live lease or the run is terminal."""
+        ...
+
+    def renew_lease(
+        self, lease: Lease, lease_seconds: float
+    ) -> tuple[Lease, ControlRequest | None]:
+        """Heartbeat: extends the lease and returns any pending control request.
+        Raises LeaseLostError if the epoch moved on."""
+        ...
+
+    def release_lease(self, lease: Lease) -> None:
+        """Give the lease up (no-op if already lost)."""
+        ...
+
+    # ---- control from any process ----
+    def request_control(self, execution_id: str, request: ControlRequest) -> ExecutionRecord:
+        """Ask the runner to pause or cancel; returns the updated execution."""
+        ...
+
+    # ---- fenced writes ----
+    def write(self, lease: Lease, ops: Sequence[WriteOp]) -> None:
+        """Apply `ops` in order in one transaction, or raise LeaseLostError and apply none."""
+        ...
+
+    # ---- reads ----
+    def list_step_executions(self, execution_id: str) -> list[StepExecutionRecord]:
+        """Every attempt of every step, ordered by step then attempt."""
+        ...
+
+    def list_checkpoints(
+        self, execution_id: str, limit: int | None = None
+    ) -> list[CheckpointRecord]:
+        """Newest first."""
+        ...
+
+    def latest_checkpoint(self, execution_id: str) -> CheckpointRecord | None: ...
+
+    def list_events(
+        self, execution_id: str, *, after_id: int = 0, limit: int | None = None
+    ) -> list[EventRecord]:
+        """In order; `after_id` lets `events --follow` poll for new ones."""
+        ...
+
+    # ---- retention ----
+    def prune(self, older_than_seconds: float, *, now: float | None = None) -> PruneResult:
+        """Delete checkpoints older than the age, and events of finished executions older
+        than it."""
+        ...
