@@ -1,0 +1,328 @@
+"""The dependency graph of a workflow: order, levels, critical path and eager scheduling.
+
+Everything here is computed once from an immutable definition and is itself immutable, so the
+engine, the CLI and the web UI all see the same plan. Ties are always broken by the order of
+steps in the file, so the same file gives the same order, levels and cycle report every time.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import TYPE_CHECKING
+
+from automatosx.errors import ValidationIssue, WorkflowValidationError
+
+if TYPE_CHECKING:
+    from automatosx.definition.models import WorkflowDefinition
+
+
+@dataclass(frozen=True)
+class WorkflowGraph:
+    """A validated DAG of step keys. Build it with `build_graph`, not by hand."""
+
+    dependencies: Mapping[str, tuple[str, ...]]
+    """step -> its direct dependencies, in file order."""
+    dependents: Mapping[str, tuple[str, ...]]
+    """step -> the steps that depend on it directly, in file order."""
+    topological_order: tuple[str, ...]
+    """Every step after all its dependencies; among ready steps the earliest in the file first."""
+    levels: tuple[tuple[str, ...], ...]
+    """levels[n]: steps whose longest chain of dependencies has n steps (file order inside)."""
+    step_levels: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
+    """step -> its level."""
+
+    @property
+    def keys(self) -> tuple[str, ...]:
+        """Step keys in file order."""
+        return tuple(self.dependencies)
+
+    def level_of(self, key: str) -> int:
+        return self.step_levels[key]
+
+    def upstream(self, key: str) -> frozenset[str]:
+        """Every step `key` needs, directly or transitively (not `key` itself)."""
+        return _reach(key, self.dependencies)
+
+    def downstream(self, key: str) -> frozenset[str]:
+        """Every step that needs `key`, directly or transitively (not `key` itself)."""
+        return _reach(key, self.dependents)
+
+    def critical_path(
+        self, durations: Mapping[str, float] | None = None, *, default: float = 1.0
+    ) -> tuple[list[str], float]:
+        """The chain of dependent steps with the largest total duration, and that total.
+
+        This is the shortest possible makespan with unlimited parallelism, which is what eager
+        scheduling approaches. Steps missing from `durations` count as `default`.
+        """
+        weights = durations or {}
+        finish: dict[str, float] = {}
+        via: dict[str, str | None] = {}
+        for key in self.topological_order:
+            best: str | None = None
+            for dep in self.dependencies[key]:
+                if best is None or finish[dep] > finish[best]:
+                    best = dep
+            start = finish[best] if best is not None else 0.0
+            finish[key] = start + float(weights.get(key, default))
+            via[key] = best
+        if not finish:
+            return [], 0.0
+        end = max(self.topological_order, key=lambda k: finish[k])
+        path: list[str] = []
+        cursor: str | None = end
+        while cursor is not None:
+            path.append(cursor)
+            cursor = via[cursor]
+        path.reverse()
+        return path, finish[end]
+
+
+def _reach(key: str, edges: Mapping[str, tuple[str, ...]]) -> frozenset[str]:
+    if key not in edges:
+        raise KeyError(key)
+    seen: set[str] = set()
+    stack = list(edges[key])
+    while stack:
+        current = stack.pop()
+        if current not in seen:
+            seen.add(current)
+            stack.extend(edges[current])
+    return frozenset(seen)
+
+
+def build_graph(definition: WorkflowDefinition) -> WorkflowGraph:
+    """The graph of a definition; raises WorkflowValidationError listing every structural
+    problem (duplicate keys, unknown or repeated dependencies, self-dependencies, cycles)."""
+    return graph_from_dependencies([(s.key, s.dependencies) for s in definition.steps])
+
+
+def graph_from_dependencies(steps: Sequence[tuple[str, Sequence[str]]]) -> WorkflowGraph:
+    """The graph of `(key, dependencies)` pairs in file order (the form tests generate)."""
+    issues = structure_issues(steps)
+    if issues:
+        raise WorkflowValidationError(issues)
+    index = {key: i for i, (key, _) in enumerate(steps)}
+    deps = {key: tuple(d) for key, d in steps}
+    dependents: dict[str, list[str]] = {key: [] for key in index}
+    for key, step_deps in deps.items():
+        for dep in step_deps:
+            dependents[dep].append(key)
+    order = _topological_order(deps, dependents, index)
+    if len(order) < len(index):
+        done = set(order)
+        raise WorkflowValidationError(
+            [
+                ValidationIssue(
+                    f"steps[{index[cycle[0]]}].dependencies",
+                    "dependency cycle: "
+                    + " -> ".join([*cycle, cycle[0]])
+                    + " (each step depends on the next)",
+                )
+                for cycle in _cycles({k: v for k, v in deps.items() if k not in done}, index)
+            ]
+        )
+    step_levels: dict[str, int] = {}
+    for key in order:
+        step_levels[key] = 1 + max((step_levels[d] for d in deps[key]), default=-1)
+    grouped: list[list[str]] = [[] for _ in range(1 + max(step_levels.values(), default=-1))]
+    for key in index:
+        grouped[step_levels[key]].append(key)
+    return WorkflowGraph(
+        dependencies=MappingProxyType(deps),
+        dependents=MappingProxyType({k: tuple(v) for k, v in dependents.items()}),
+        topological_order=tuple(order),
+        levels=tuple(tuple(level) for level in grouped),
+        step_levels=MappingProxyType(step_levels),
+    )
+
+
+def structure_issues(steps: Sequence[tuple[str, Sequence[str]]]) -> list[ValidationIssue]:
+    """Duplicate step keys, unknown, repeated and self dependencies (cycles are found later,
+    once these are absent)."""
+    issues: list[ValidationIssue] = []
+    first_at: dict[str, int] = {}
+    for i, (key, _) in enumerate(steps):
+        if key in first_at:
+            issues.append(
+                ValidationIssue(
+                    f"steps[{i}].key",
+                    f"duplicate step key '{key}' (first at steps[{first_at[key]}])",
+                )
+            )
+        else:
+            first_at[key] = i
+    for i, (key, step_deps) in enumerate(steps):
+        seen: set[str] = set()
+        for j, dep in enumerate(step_deps):
+            where = f"steps[{i}].dependencies[{j}]"
+            if dep == key:
+                issues.append(ValidationIssue(where, f"step '{key}' depends on itself"))
+            elif dep not in first_at:
+                issues.append(ValidationIssue(where, f"unknown step '{dep}'"))
+            elif dep in seen:
+                issues.append(ValidationIssue(where, f"dependency '{dep}' is listed twice"))
+            seen.add(dep)
+    return issues
+
+
+def _topological_order(
+    deps: Mapping[str, tuple[str, ...]],
+    dependents: Mapping[str, list[str]],
+    index: Mapping[str, int],
+) -> list[str]:
+    """Kahn's algorithm, always taking the ready step that comes first in the file; steps on
+    a cycle are left out."""
+    waiting = {key: len(d) for key, d in deps.items()}
+    ready = [index[k] for k, n in waiting.items() if n == 0]
+    heapq.heapify(ready)
+    keys = list(index)
+    order: list[str] = []
+    while ready:
+        key = keys[heapq.heappop(ready)]
+        order.append(key)
+        for child in dependents[key]:
+            waiting[child] -= 1
+            if waiting[child] == 0:
+                heapq.heappush(ready, index[child])
+    return order
+
+
+def _cycles(remaining: Mapping[str, tuple[str, ...]], index: Mapping[str, int]) -> list[list[str]]:
+    """One cycle per tangle (strongly connected group) among the steps Kahn could not order.
+
+    Inside a tangle every step has a dependency in the same tangle, so walking from any of
+    them must come back to a step already seen: that loop is a real cycle. Steps that merely
+    depend on a tangle form no tangle of their own and are not reported.
+    """
+    cycles: list[list[str]] = []
+    assigned: set[str] = set()
+    for start in sorted(remaining, key=index.__getitem__):
+        if start in assigned:
+            continue
+        tangle = _strongly_connected_with(start, remaining)
+        assigned |= tangle
+        if len(tangle) < 2:
+            continue
+        walk: list[str] = []
+        position: dict[str, int] = {}
+        cursor = start
+        while cursor not in position:
+            position[cursor] = len(walk)
+            walk.append(cursor)
+            cursor = next(d for d in remaining[cursor] if d in tangle)
+        cycle = walk[position[cursor] :]
+        first = min(range(len(cycle)), key=lambda i: index[cycle[i]])
+        cycles.append(cycle[first:] + cycle[:first])
+    return cycles
+
+
+def _strongly_connected_with(key: str, edges: Mapping[str, tuple[str, ...]]) -> set[str]:
+    """Steps on some cycle through `key` (reachable from it and reaching it), so one cycle
+    is reported per tangle rather than one per step."""
+    forward = _reach_within(key, edges)
+    reverse: dict[str, list[str]] = {k: [] for k in edges}
+    for k, ds in edges.items():
+        for d in ds:
+            if d in reverse:
+                reverse[d].append(k)
+    backward = _reach_within(key, {k: tuple(v) for k, v in reverse.items()})
+    return forward & backward
+
+
+def _reach_within(key: str, edges: Mapping[str, Sequence[str]]) -> set[str]:
+    seen = {key}
+    stack = [key]
+    while stack:
+        for nxt in edges[stack.pop()]:
+            if nxt in edges and nxt not in seen:
+                seen.add(nxt)
+                stack.append(nxt)
+    return seen
+
+
+class ReadySet:
+    """Which steps may start now: the engine's eager-scheduling view of the graph.
+
+    A step is ready once every dependency is done; each ready step is handed out once by
+    `take_ready`, in topological order. `mark_failed` drops everything downstream of a failed
+    step so `is_finished` can still become true (those are the steps to mark `skipped`).
+    """
+
+    def __init__(self, graph: WorkflowGraph, done: Iterable[str] = ()) -> None:
+        self._graph = graph
+        self._rank = {key: i for i, key in enumerate(graph.topological_order)}
+        self._done: set[str] = set()
+        self._taken: set[str] = set()
+        self._dropped: set[str] = set()
+        self._failed: set[str] = set()
+        for key in done:
+            if key not in self._rank:
+                raise KeyError(key)
+            self._done.add(key)
+        self._waiting = {
+            key: sum(1 for d in deps if d not in self._done)
+            for key, deps in graph.dependencies.items()
+        }
+        self._ready = [
+            self._rank[k] for k, n in self._waiting.items() if n == 0 and k not in self._done
+        ]
+        heapq.heapify(self._ready)
+
+    def take_ready(self) -> list[str]:
+        """Steps that may start now (each returned once, never again)."""
+        taken: list[str] = []
+        while self._ready:
+            key = self._graph.topological_order[heapq.heappop(self._ready)]
+            if key in self._dropped or key in self._done or key in self._taken:
+                continue
+            self._taken.add(key)
+            taken.append(key)
+        return taken
+
+    def mark_done(self, key: str) -> None:
+        """A taken step finished so its dependents may go: completed, or optional and failed."""
+        if key not in self._taken or key in self._done or key in self._failed:
+            raise ValueError(f"step '{key}' is not running")
+        self._done.add(key)
+        for child in self._graph.dependents[key]:
+            self._waiting[child] -= 1
+            if self._waiting[child] == 0 and child not in self._done:
+                heapq.heappush(self._ready, self._rank[child])
+
+    def mark_failed(self, key: str) -> list[str]:
+        """A taken step failed for good: nothing downstream of it will run. Returns those
+        downstream steps (not yet done) in topological order: the ones to mark `skipped`."""
+        if key not in self._taken or key in self._done or key in self._failed:
+            raise ValueError(f"step '{key}' is not running")
+        self._failed.add(key)
+        return self.drop(self._graph.downstream(key))
+
+    def drop(self, keys: Iterable[str]) -> list[str]:
+        """Never hand out these steps (skipped or cancelled before starting). Returns those
+        that were still pending, in topological order."""
+        newly = {k for k in keys if k not in self._done and k not in self._taken}
+        newly -= self._dropped
+        self._dropped |= newly
+        return sorted(newly, key=self._rank.__getitem__)
+
+    @property
+    def running(self) -> frozenset[str]:
+        """Taken and not yet done or failed."""
+        return frozenset(self._taken - self._done - self._failed)
+
+    @property
+    def pending(self) -> frozenset[str]:
+        """Not taken, not done, not dropped: still to run."""
+        return frozenset(set(self._rank) - self._taken - self._done - self._dropped)
+
+    @property
+    def done(self) -> frozenset[str]:
+        return frozenset(self._done)
+
+    def is_finished(self) -> bool:
+        """Nothing pending and nothing running."""
+        return not self.pending and not self.running
