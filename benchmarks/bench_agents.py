@@ -1,0 +1,30 @@
+"""In-process `python` provider callables used by the benchmark workflows.
+
+They do as little as possible so that what is measured is the orchestrator's own cost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from typing import Any
+
+
+def noop(prompt: str, **_: Any) -> str:
+    """A step that does nothing: the chain and fan-out shapes measure pure overhead."""
+    return "ok"
+
+
+async def sleep(prompt: str, **_: Any) -> str:
+    """Sleeps for the number of seconds given as the prompt (`0.1`): the diamond shape."""
+    await asyncio.sleep(float(prompt.strip()))
+    return "slept"
+
+
+def mark_start(prompt: str, **_: Any) -> str:
+    """Records when the first step started, for the start-up-to-first-step figure."""
+    path = os.environ["AX_BENCH_MARK"]
+    with open(path, "a", encoding="utf-8") as handle:
+        handle.write(f"{time.time()}\n")
+    return "marked"

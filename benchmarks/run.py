@@ -1,0 +1,215 @@
+"""One command for every benchmark: `make bench` (or `python benchmarks/run.py`).
+
+Prints each figure with its target and its ratio to the floors measured in the same run, then
+writes `benchmarks/results/latest.json` and the table in `docs/benchmarks.md`. If
+`benchmarks/baseline.json` exists, each figure is also compared with the recorded baseline.
+Figures are medians of `--repeat` runs (default 3); differences under ~1.5x are noise here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import floors
+import shapes
+from measure import AxRun, run_ax, wall_time_s, write_workflow
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results" / "latest.json"
+BASELINE = ROOT / "benchmarks" / "baseline.json"
+DOC = ROOT / "docs" / "benchmarks.md"
+
+Figures = dict[str, float]
+
+
+def _run_shape(data: dict[str, Any], env: dict[str, str] | None = None) -> AxRun:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = write_workflow(data, Path(tmp))
+        run = run_ax(["workflow", "run", str(path), "--format", "json"], env=env)
+    if run.returncode != 0 or run.document is None:
+        raise RuntimeError(f"run of {data['name']} exited {run.returncode}: {run.stderr[-500:]}")
+    return run
+
+
+def bench_chain() -> Figures:
+    normal = _run_shape(shapes.chain(1000))
+    full = _run_shape(shapes.chain(1000), env={"AX_DB_SYNC": "full"})
+    small = _run_shape(shapes.chain(200))
+    assert normal.document and full.document
+    return {
+        "chain_1000_ms_per_step": normal.document["durationMs"] / 1000,
+        "chain_1000_full_ms_per_step": full.document["durationMs"] / 1000,
+        "chain_200_peak_rss_mb": small.peak_rss_mb,
+    }
+
+
+def bench_fan_out() -> Figures:
+    big = _run_shape(shapes.fan_out(1000))
+    small = _run_shape(shapes.fan_out(200))
+    assert big.document
+    return {
+        "fanout_1000_steps_per_s": 1002 / (big.document["durationMs"] / 1000),
+        "fanout_200_peak_rss_mb": small.peak_rss_mb,
+    }
+
+
+def bench_diamond() -> Figures:
+    run = _run_shape(shapes.diamond())
+    assert run.document
+    makespan_s = run.document["durationMs"] / 1000
+    return {"diamond_makespan_over_critical_path": makespan_s / shapes.DIAMOND_CRITICAL_PATH_S}
+
+
+def bench_large() -> Figures:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = write_workflow(shapes.layered(10_000), Path(tmp))
+        validate = run_ax(["workflow", "validate", str(path)])
+        if validate.returncode != 0:
+            raise RuntimeError(validate.stderr[-500:])
+    run = _run_shape(shapes.layered(10_000))
+    return {"large_10000_validate_s": validate.wall_s, "large_10000_peak_rss_mb": run.peak_rss_mb}
+
+
+def bench_startup() -> Figures:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = write_workflow(shapes.chain(100), Path(tmp))
+        validate_s = wall_time_s(["workflow", "validate", str(path)])
+    version_s = wall_time_s(["--version"])
+    with tempfile.TemporaryDirectory() as tmp:
+        mark = Path(tmp) / "mark"
+        path = write_workflow(shapes.first_step(), Path(tmp))
+        start = time.time()
+        run = run_ax(
+            ["workflow", "run", str(path), "--format", "json"], env={"AX_BENCH_MARK": str(mark)}
+        )
+        if run.returncode != 0:
+            raise RuntimeError(run.stderr[-500:])
+        first_step_s = float(mark.read_text().split()[0]) - start
+    return {
+        "ax_version_s": version_s,
+        "ax_validate_100_s": validate_s,
+        "start_to_first_step_s": first_step_s,
+    }
+
+
+BENCHMARKS: dict[str, Callable[[], Figures]] = {
+    "chain": bench_chain,
+    "fan-out": bench_fan_out,
+    "diamond": bench_diamond,
+    "large": bench_large,
+    "startup": bench_startup,
+}
+
+# figure -> (target description, check(value, floors) -> bool or None)
+TARGETS: dict[str, tuple[str, Callable[[float, Figures], bool]]] = {
+    "chain_1000_ms_per_step": ("<= 0.2 ms", lambda v, f: v <= 0.2),
+    "chain_1000_full_ms_per_step": (
+        "<= 2x FULL commit floor",
+        lambda v, f: v <= 2 * f["sqlite_commit_wal_full_ms"],
+    ),
+    "fanout_1000_steps_per_s": (">= 2x LangGraph (2,890/s)", lambda v, f: v >= 2 * 201 / 0.139),
+    "diamond_makespan_over_critical_path": ("<= 1.01", lambda v, f: v <= 1.01),
+    "start_to_first_step_s": ("< 0.225 s (half of DBOS)", lambda v, f: v < 0.225),
+    "ax_version_s": ("<= 3x python -c pass", lambda v, f: v <= 3 * f["python_startup_s"]),
+    "chain_200_peak_rss_mb": ("< 60 MB", lambda v, f: v < 60),
+    "fanout_200_peak_rss_mb": ("< 60 MB", lambda v, f: v < 60),
+    "large_10000_peak_rss_mb": ("< 150 MB", lambda v, f: v < 150),
+    "large_10000_validate_s": ("< 1 s", lambda v, f: v < 1.0),
+}
+
+
+def _median_figures(fn: Callable[[], Figures], repeat: int) -> Figures:
+    runs = [fn() for _ in range(repeat)]
+    return {key: statistics.median(run[key] for run in runs) for key in runs[0]}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--only", nargs="*", choices=sorted(BENCHMARKS), default=None)
+    parser.add_argument("--save-baseline", action="store_true")
+    options = parser.parse_args()
+
+    floor_figures = floors.measure()
+    figures: Figures = {}
+    errors: dict[str, str] = {}
+    for name, fn in BENCHMARKS.items():
+        if options.only and name not in options.only:
+            continue
+        print(f"running {name} ...", file=sys.stderr, flush=True)
+        try:
+            figures.update(_median_figures(fn, options.repeat))
+        except Exception as exc:  # one broken shape must not hide the others' figures
+            traceback.print_exc()
+            errors[name] = str(exc)
+    baseline = json.loads(BASELINE.read_text())["figures"] if BASELINE.exists() else {}
+    report = {
+        "machine": _machine(),
+        "when": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        "repeat": options.repeat,
+        "floors": floor_figures,
+        "figures": figures,
+        "errors": errors,
+    }
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(report, indent=2) + "\n")
+    if options.save_baseline:
+        BASELINE.write_text(json.dumps(report, indent=2) + "\n")
+    table = _table(figures, floor_figures, baseline)
+    print(table)
+    for name, message in errors.items():
+        print(f"error in {name}: {message}")
+    _write_doc(report, table)
+    return 1 if errors else 0
+
+
+def _machine() -> str:
+    cpus = len(os.sched_getaffinity(0))
+    python = platform.python_version()
+    return f"{platform.machine()}, {cpus} cores, Python {python}, {platform.system()}"
+
+
+def _table(figures: Figures, floor_figures: Figures, baseline: Figures) -> str:
+    lines = [
+        "| figure | value | target | met | vs baseline |",
+        "|---|---|---|---|---|",
+    ]
+    for key, value in figures.items():
+        target, check = TARGETS.get(key, ("", lambda v, f: True))
+        met = "yes" if check(value, floor_figures) else "NO"
+        base = baseline.get(key)
+        versus = f"{value / base:.2f}x" if base else "-"
+        lines.append(f"| {key} | {value:.4g} | {target} | {met if target else '-'} | {versus} |")
+    lines.append("")
+    lines.append("| floor | value |")
+    lines.append("|---|---|")
+    lines.extend(f"| {key} | {value:.4g} |" for key, value in floor_figures.items())
+    return "\n".join(lines)
+
+
+def _write_doc(report: dict[str, Any], table: str) -> None:
+    marker = "<!-- results -->"
+    text = DOC.read_text() if DOC.exists() else f"# Benchmarks\n\n{marker}\n"
+    head = text.split(marker)[0]
+    DOC.parent.mkdir(parents=True, exist_ok=True)
+    DOC.write_text(
+        f"{head}{marker}\n\nLast run: {report['when']} on {report['machine']}, "
+        f"medians of {report['repeat']}.\n\n{table}\n"
+    )
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

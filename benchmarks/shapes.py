@@ -1,0 +1,77 @@
+"""Workflow files for each benchmark shape, generated as plain data."""
+
+from __future__ import annotations
+
+from typing import Any
+
+AGENTS = {
+    "noop": {"provider": "python", "callable": "bench_agents:noop"},
+    "sleeper": {"provider": "python", "callable": "bench_agents:sleep"},
+    "marker": {"provider": "python", "callable": "bench_agents:mark_start"},
+}
+
+
+def _workflow(name: str, steps: list[dict[str, Any]], parallelism: int = 4) -> dict[str, Any]:
+    return {
+        "name": name,
+        "config": {"parallelism": parallelism},
+        "agents": AGENTS,
+        "steps": steps,
+    }
+
+
+def chain(n: int) -> dict[str, Any]:
+    steps = [
+        {"key": f"s{i}", "agent": "noop", "prompt": "x", "dependencies": [f"s{i - 1}"] if i else []}
+        for i in range(n)
+    ]
+    return _workflow(f"chain-{n}", steps)
+
+
+def fan_out(width: int, parallelism: int = 64) -> dict[str, Any]:
+    steps: list[dict[str, Any]] = [{"key": "root", "agent": "noop", "prompt": "x"}]
+    steps += [
+        {"key": f"w{i}", "agent": "noop", "prompt": "x", "dependencies": ["root"]}
+        for i in range(width)
+    ]
+    steps.append(
+        {
+            "key": "join",
+            "agent": "noop",
+            "prompt": "x",
+            "dependencies": [f"w{i}" for i in range(width)],
+        }
+    )
+    return _workflow(f"fan-out-{width}", steps, parallelism=parallelism)
+
+
+def diamond() -> dict[str, Any]:
+    """A -> {B 1.0 s, C 0.1 s}; D 1.0 s after C; E after B and D. Critical path 1.1 s."""
+
+    def sleeper(key: str, seconds: float, deps: list[str]) -> dict[str, Any]:
+        return {"key": key, "agent": "sleeper", "prompt": str(seconds), "dependencies": deps}
+
+    steps = [
+        {"key": "A", "agent": "noop", "prompt": "x"},
+        sleeper("B", 1.0, ["A"]),
+        sleeper("C", 0.1, ["A"]),
+        sleeper("D", 1.0, ["C"]),
+        {"key": "E", "agent": "noop", "prompt": "x", "dependencies": ["B", "D"]},
+    ]
+    return _workflow("uneven-diamond", steps)
+
+
+DIAMOND_CRITICAL_PATH_S = 1.1
+
+
+def layered(n: int, width: int = 10) -> dict[str, Any]:
+    """n steps in layers of `width`, each depending on one step of the layer before."""
+    steps = []
+    for i in range(n):
+        deps = [f"s{i - width}"] if i >= width else []
+        steps.append({"key": f"s{i}", "agent": "noop", "prompt": "x", "dependencies": deps})
+    return _workflow(f"layered-{n}", steps, parallelism=16)
+
+
+def first_step() -> dict[str, Any]:
+    return _workflow("first-step", [{"key": "first", "agent": "marker", "prompt": "x"}])
