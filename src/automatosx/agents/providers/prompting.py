@@ -1,0 +1,38 @@
+"""How the AI providers phrase a step for a model and read its answer back.
+
+Every AI provider (CLI, HTTP or local) gets the same treatment so a workflow behaves the
+same whichever provider serves it: the step's `outputSchema`, when there is one, is stated
+in the prompt (and also enforced by the provider where the API can: response formats,
+grammars), and the answer is parsed as JSON, tolerating the Markdown code fence that
+chat models like to add. Whether the value meets the schema is the engine's check.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+_FENCE = re.compile(r"^\s*```[A-Za-z0-9_-]*\s*\n(?P<body>.*?)\n?```\s*$", re.DOTALL)
+
+
+def prompt_with_schema(prompt: str, output_schema: dict[str, Any] | None) -> str:
+    if not output_schema:
+        return prompt
+    schema = json.dumps(output_schema, separators=(",", ":"), sort_keys=True)
+    return (
+        f"{prompt}\n\nRespond with only a JSON value, no prose and no code fence, "
+        f"that conforms to this JSON Schema: {schema}"
+    )
+
+
+def read_output(text: str, output_schema: dict[str, Any] | None) -> Any:
+    """The step output: parsed JSON when the step expects structure, else the text."""
+    if not output_schema:
+        return text
+    match = _FENCE.match(text)
+    candidate = match.group("body") if match else text
+    try:
+        return json.loads(candidate)
+    except ValueError:
+        return text  # left to the engine's schema check, which reports invalid_output

@@ -1,0 +1,90 @@
+"""The `python` provider: a function as an agent (`callable: "package.module:function"`).
+
+The module is imported from the working directory or the installed environment, once, and
+called as `function(prompt, *, execution_id, step_key, attempt, context)`. Async functions
+run on the event loop; sync ones in a worker thread so a slow one cannot stall the engine.
+A `StepError` keeps its kind; any other exception is `provider_error`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import inspect
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from automatosx.agents.base import Availability, ProviderCall, ProviderResult
+from automatosx.definition.models import AgentSpec
+from automatosx.errors import StepError
+
+
+class PythonProvider:
+    name = "python"
+
+    def __init__(self) -> None:
+        self._resolved: dict[tuple[str, str], Callable[..., Any]] = {}
+
+    def availability(self, agent: AgentSpec) -> Availability:
+        if not agent.callable:
+            return Availability(False, "no `callable` (package.module:function) configured")
+        try:
+            self.resolve(agent.callable, str(Path.cwd()))
+        except StepError as exc:
+            return Availability(False, exc.message)
+        return Availability(True, f"calls {agent.callable}")
+
+    def resolve(self, target: str, workdir: str) -> Callable[..., Any]:
+        cached = self._resolved.get((target, workdir))
+        if cached is not None:
+            return cached
+        module_name, _, attr_path = target.partition(":")
+        if workdir not in sys.path:
+            sys.path.insert(0, workdir)
+        try:
+            obj: Any = importlib.import_module(module_name)
+            for part in attr_path.split("."):
+                obj = getattr(obj, part)
+        except Exception as exc:  # an import error in user code is a provider failure
+            raise StepError(
+                "provider_unavailable", f"cannot load {target}: {type(exc).__name__}: {exc}"
+            ) from None
+        if not callable(obj):
+            raise StepError("provider_unavailable", f"{target} is not callable")
+        self._resolved[(target, workdir)] = obj
+        return obj  # type: ignore[no-any-return]
+
+    async def invoke(self, call: ProviderCall) -> ProviderResult:
+        if not call.agent.callable:
+            raise StepError("provider_unavailable", f"agent {call.agent_name!r} has no callable")
+        func = self.resolve(call.agent.callable, str(call.workdir))
+        kwargs = {
+            "execution_id": call.execution_id,
+            "step_key": call.step_key,
+            "attempt": call.attempt,
+            "context": call.context,
+        }
+        try:
+            if inspect.iscoroutinefunction(func):
+                output = await func(call.prompt, **kwargs)
+            else:
+                output = await asyncio.to_thread(func, call.prompt, **kwargs)
+                if inspect.isawaitable(output):
+                    output = await output
+        except StepError:
+            raise
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            raise StepError("provider_error", f"{type(exc).__name__}: {exc}") from None
+        if not isinstance(output, str):
+            try:
+                json.dumps(output)
+            except (TypeError, ValueError) as exc:
+                raise StepError(
+                    "invalid_output", f"{call.agent.callable} returned a non-JSON value: {exc}"
+                ) from None
+        return ProviderResult(output=output, provider=self.name, model=call.agent.model)
