@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from automatosx.cli import workflow_define  # noqa: F401
 from automatosx.cli.apps import app
 
 __all__ = ["app"]

@@ -1,0 +1,190 @@
+"""`ax workflow validate | graph | schema`: what a workflow file *is*, without running it.
+
+Problems in a file are printed one `error:` line per problem (like a compiler), each starting
+with the file name, so every mistake is visible in one run; the exit code is 2.
+"""
+
+from __future__ import annotations
+
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import typer
+
+from automatosx.cli.apps import workflow_app
+from automatosx.cli.output import OutputFormat, console, print_json
+
+if TYPE_CHECKING:
+    from automatosx.definition.graph import WorkflowGraph
+    from automatosx.definition.models import WorkflowDefinition
+    from automatosx.errors import WorkflowValidationError
+
+
+class GraphFormat(StrEnum):
+    mermaid = "mermaid"
+    dot = "dot"
+    json = "json"
+
+
+FILE_ARGUMENT = typer.Argument(..., help="Workflow file (YAML or JSON).", show_default=False)
+
+
+def print_validation_error(exc: WorkflowValidationError) -> None:
+    """Every issue as its own `error:` line on stderr, each naming the file."""
+    where = f"{exc.source}: " if exc.source else ""
+    for issue in exc.issues:
+        text = " ".join(str(issue).split())
+        sys.stderr.write(f"error: {where}{text}\n")
+    sys.stderr.flush()
+
+
+def load_checked(file: Path) -> tuple[WorkflowDefinition, WorkflowGraph]:
+    """The definition and its graph; raises WorkflowValidationError with every issue."""
+    from automatosx.definition.graph import build_graph
+    from automatosx.definition.loader import load_workflow
+
+    definition = load_workflow(file)
+    return definition, build_graph(definition)
+
+
+@workflow_app.command("validate")
+def validate_command(
+    file: Path = FILE_ARGUMENT,
+    format: OutputFormat = typer.Option(OutputFormat.table, "--format", help="Output format."),
+) -> int:
+    """Check a workflow file without running it; print its steps by DAG level."""
+    from automatosx.errors import WorkflowValidationError
+
+    try:
+        definition, graph = load_checked(file)
+    except WorkflowValidationError as exc:
+        if format is OutputFormat.json:
+            errors = [{"path": i.path, "message": i.message} for i in exc.issues]
+            print_json({"valid": False, "file": str(file), "errors": errors})
+        print_validation_error(exc)
+        return 2
+    summary = _summary(file, definition, graph)
+    if format is OutputFormat.json:
+        print_json(summary)
+    else:
+        _print_summary(summary)
+    return 0
+
+
+@workflow_app.command("graph")
+def graph_command(
+    file: Path = FILE_ARGUMENT,
+    format: GraphFormat = typer.Option(GraphFormat.mermaid, "--format", help="Output format."),
+) -> int:
+    """Print the dependency graph as Mermaid, Graphviz DOT or JSON."""
+    from automatosx.errors import WorkflowValidationError
+
+    try:
+        definition, graph = load_checked(file)
+    except WorkflowValidationError as exc:
+        print_validation_error(exc)
+        return 2
+    if format is GraphFormat.json:
+        print_json(graph_document(definition, graph))
+    elif format is GraphFormat.dot:
+        sys.stdout.write(_dot(definition, graph))
+    else:
+        sys.stdout.write(_mermaid(definition, graph))
+    return 0
+
+
+@workflow_app.command("schema")
+def schema_command() -> None:
+    """Print the JSON Schema of the workflow file format (for editors' YAML plugins)."""
+    from automatosx.definition.serialize import workflow_json_schema
+
+    print_json(workflow_json_schema())
+
+
+def graph_document(definition: WorkflowDefinition, graph: WorkflowGraph) -> dict[str, Any]:
+    path, _ = graph.critical_path()
+    return {
+        "workflow": definition.name,
+        "nodes": [
+            {
+                "stepKey": step.key,
+                "agent": step.agent,
+                "dependencies": list(graph.dependencies[step.key]),
+                "dependents": list(graph.dependents[step.key]),
+                "level": graph.level_of(step.key),
+                "optional": step.optional,
+            }
+            for step in definition.steps
+        ],
+        "levels": [list(level) for level in graph.levels],
+        "topologicalOrder": list(graph.topological_order),
+        "criticalPath": path,
+    }
+
+
+def _summary(file: Path, definition: WorkflowDefinition, graph: WorkflowGraph) -> dict[str, Any]:
+    from automatosx.definition.templates import context_names
+
+    path, _ = graph.critical_path()
+    return {
+        "valid": True,
+        "file": str(file),
+        "name": definition.name,
+        "version": definition.version,
+        "description": definition.description,
+        "steps": len(definition.steps),
+        "agents": sorted({step.agent for step in definition.steps}),
+        "inlineAgents": sorted(definition.agents),
+        "contextInputs": sorted(context_names(definition)),
+        "levels": [list(level) for level in graph.levels],
+        "topologicalOrder": list(graph.topological_order),
+        "criticalPath": path,
+    }
+
+
+def _print_summary(summary: dict[str, Any]) -> None:
+    from rich.markup import escape
+
+    levels = summary["levels"]
+    console.print(
+        f"[green]✓[/green] {escape(summary['file'])}: workflow [bold]{summary['name']}[/bold] "
+        f"{escape(summary['version'])} is valid: {summary['steps']} steps in {len(levels)} levels"
+    )
+    if summary["description"]:
+        console.print(f"  {escape(summary['description'])}")
+    for number, level in enumerate(levels):
+        console.print(f"  level {number}: {', '.join(level)}")
+    console.print(f"  critical path: {' -> '.join(summary['criticalPath'])}")
+    console.print(f"  agents: {', '.join(summary['agents'])}")
+    inputs = summary["contextInputs"]
+    console.print(f"  context inputs: {', '.join(inputs) if inputs else '(none)'}")
+
+
+def _mermaid(definition: WorkflowDefinition, graph: WorkflowGraph) -> str:
+    ids = {step.key: f"s{i}" for i, step in enumerate(definition.steps)}
+    lines = ["flowchart TD"]
+    for step in definition.steps:
+        lines.append(f'    {ids[step.key]}["{step.key}<br/><small>{step.agent}</small>"]')
+    for step in definition.steps:
+        for dep in graph.dependencies[step.key]:
+            lines.append(f"    {ids[dep]} --> {ids[step.key]}")
+    optional = [ids[s.key] for s in definition.steps if s.optional]
+    if optional:
+        lines.append("    classDef optional stroke-dasharray: 5 5")
+        lines.append(f"    class {','.join(optional)} optional")
+    return "\n".join(lines) + "\n"
+
+
+def _dot(definition: WorkflowDefinition, graph: WorkflowGraph) -> str:
+    name = definition.name.replace('"', "")
+    lines = [f'digraph "{name}" {{', "    rankdir=TB;", "    node [shape=box];"]
+    for step in definition.steps:
+        style = ", style=dashed" if step.optional else ""
+        lines.append(f'    "{step.key}" [label="{step.key}\\n{step.agent}"{style}];')
+    for step in definition.steps:
+        for dep in graph.dependencies[step.key]:
+            lines.append(f'    "{dep}" -> "{step.key}";')
+    lines.append("}")
+    return "\n".join(lines) + "\n"

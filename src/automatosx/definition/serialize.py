@@ -1,0 +1,51 @@
+"""Writing a definition back out as YAML or JSON, and the JSON Schema of the file format.
+
+The output is the file form (camelCase keys, defaults left out) and always loads back, through
+the same safe loader, to an equal definition: what the store keeps and what `ax` prints can be
+re-run as a file.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import yaml
+
+from automatosx.definition.models import WorkflowDefinition
+
+SCHEMA_ID = "https://automatosx.dev/schemas/workflow.schema.json"
+
+
+class _PlainDumper(yaml.SafeDumper):
+    """Never writes anchors or aliases: the loader bounds them, so output avoids them."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
+def to_yaml(definition: WorkflowDefinition) -> str:
+    return yaml.dump(
+        definition.to_data(),
+        Dumper=_PlainDumper,
+        sort_keys=False,
+        allow_unicode=True,
+        default_flow_style=False,
+        width=100,
+    )
+
+
+def to_json(definition: WorkflowDefinition, *, indent: int | None = 2) -> str:
+    return json.dumps(definition.to_data(), indent=indent, ensure_ascii=False)
+
+
+def workflow_json_schema() -> dict[str, Any]:
+    """JSON Schema (draft 2020-12) of a workflow file, with the file's camelCase names; point
+    an editor's YAML plugin at it (`# yaml-language-server: $schema=...`)."""
+    schema = WorkflowDefinition.model_json_schema(by_alias=True, mode="validation")
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": SCHEMA_ID,
+        "title": "AutomatosX workflow",
+        **{k: v for k, v in schema.items() if k != "title"},
+    }

@@ -1,0 +1,223 @@
+"""Turning a plain document into a `WorkflowDefinition`, reporting every problem at once.
+
+Field rules come from the pydantic models; the rules that span fields (step keys unique,
+dependencies known, no cycles, placeholders naming upstream steps, agents able to run) are
+checked here on the *raw* document, so a file with a wrong type in `config` still gets its
+dependency mistakes reported in the same run instead of one fix-and-retry at a time.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ValidationError
+
+from automatosx.definition.graph import WorkflowGraph, graph_from_dependencies, structure_issues
+from automatosx.definition.models import (
+    AgentSpec,
+    RetryPolicy,
+    StepSpec,
+    WorkflowConfig,
+    WorkflowDefinition,
+)
+from automatosx.definition.templates import extract_placeholders
+from automatosx.errors import ValidationIssue, WorkflowValidationError
+
+if TYPE_CHECKING:
+    from pydantic_core import ErrorDetails
+
+MAX_ISSUES = 100
+
+_NESTED_MODELS: dict[tuple[type[BaseModel], str], type[BaseModel]] = {
+    (WorkflowDefinition, "config"): WorkflowConfig,
+    (WorkflowDefinition, "steps"): StepSpec,
+    (WorkflowDefinition, "agents"): AgentSpec,
+    (StepSpec, "retryPolicy"): RetryPolicy,
+}
+_NAME_RULES = {
+    "key": "a step key is 1-64 letters, digits, '_' or '-'",
+    "dependencies": "a step key is 1-64 letters, digits, '_' or '-'",
+    "name": "a workflow name is 1-128 letters, digits, '.', '_' or '-'",
+    "agent": "an agent name is 1-64 letters, digits, '.', '_' or '-'",
+    "agents": "an agent name is 1-64 letters, digits, '.', '_' or '-'",
+    "callable": "a callable is written 'package.module:function'",
+}
+_INTERNAL_LOC = re.compile(r"^[a-z-]+\[.*\]$")
+
+
+def validate_document(document: Any, *, source: str | None = None) -> WorkflowDefinition:
+    """The definition in `document`, or WorkflowValidationError listing every issue found."""
+    if not isinstance(document, dict):
+        what = "empty" if document is None else f"a {_json_type(document)}"
+        raise WorkflowValidationError(
+            [ValidationIssue("", f"the file is {what}; expected a map with 'name' and 'steps'")],
+            source=source,
+        )
+    issues: list[ValidationIssue] = []
+    definition: WorkflowDefinition | None = None
+    try:
+        definition = WorkflowDefinition.model_validate(document, by_alias=True, by_name=False)
+    except ValidationError as exc:
+        issues.extend(pydantic_issues(exc))
+    issues.extend(cross_field_issues(document))
+    if issues or definition is None:
+        if len(issues) > MAX_ISSUES:
+            more = len(issues) - MAX_ISSUES
+            issues = [*issues[:MAX_ISSUES], ValidationIssue("", f"... and {more} more problems")]
+        raise WorkflowValidationError(issues, source=source)
+    return definition
+
+
+def pydantic_issues(exc: ValidationError) -> list[ValidationIssue]:
+    return [_issue_of(error) for error in exc.errors(include_url=False)]
+
+
+def _issue_of(error: ErrorDetails) -> ValidationIssue:
+    loc = [part for part in error["loc"] if not _is_internal(part)]
+    is_key = bool(loc) and loc[-1] == "[key]"
+    if is_key:
+        loc = loc[:-1]
+    path = format_path(loc)
+    kind = error["type"]
+    given = error.get("input")
+    if kind == "extra_forbidden":
+        return ValidationIssue(path, _unknown_field(loc))
+    if kind == "string_pattern_mismatch":
+        field = next((p for p in reversed(loc) if isinstance(p, str) and p in _NAME_RULES), "")
+        if is_key and loc and loc[0] == "agents":
+            field = "agents"
+        rule = _NAME_RULES.get(str(field), error["msg"])
+        return ValidationIssue(path, f"invalid name {_short(given)}: {rule}")
+    return ValidationIssue(path, error["msg"])
+
+
+def _is_internal(part: str | int) -> bool:
+    """Pydantic adds union-member names (`list[literal[...]]`) to locations; users never
+    wrote those, so they are left out of paths."""
+    return isinstance(part, str) and part != "[key]" and bool(_INTERNAL_LOC.match(part))
+
+
+def _unknown_field(loc: list[str | int]) -> str:
+    model: type[BaseModel] = WorkflowDefinition
+    for part in loc[:-1]:
+        if isinstance(part, str):
+            model = _NESTED_MODELS.get((model, part), model)
+    allowed = [field.alias or name for name, field in model.model_fields.items()]
+    name = str(loc[-1]) if loc else ""
+    close = difflib.get_close_matches(name, allowed, n=1, cutoff=0.6)
+    if close:
+        return f"unknown field (did you mean '{close[0]}'?)"
+    return "unknown field (allowed: " + ", ".join(allowed) + ")"
+
+
+def format_path(loc: list[str | int] | tuple[str | int, ...]) -> str:
+    """`('steps', 1, 'retryPolicy')` -> `steps[1].retryPolicy`; odd keys are quoted."""
+    text = ""
+    for part in loc:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        elif re.fullmatch(r"[\w-]+", part):
+            text += f".{part}" if text else part
+        else:
+            text += "[" + _short(part) + "]"
+    return text
+
+
+def cross_field_issues(document: dict[str, Any]) -> list[ValidationIssue]:
+    """The rules spanning fields, checked on whatever parts of the document are well formed."""
+    issues = _agent_issues(document.get("agents"))
+    raw_steps = document.get("steps")
+    if not isinstance(raw_steps, list):
+        return issues
+    steps = [_key_and_dependencies(i, raw) for i, raw in enumerate(raw_steps)]
+    structure = structure_issues(steps)
+    if structure:
+        return issues + structure
+    try:
+        graph = graph_from_dependencies(steps)
+    except WorkflowValidationError as exc:
+        return issues + exc.issues
+    for i, raw in enumerate(raw_steps):
+        if isinstance(raw, dict) and isinstance(raw.get("prompt"), str):
+            issues.extend(_placeholder_issues(i, steps[i][0], raw["prompt"], graph))
+    return issues
+
+
+def _key_and_dependencies(index: int, raw: Any) -> tuple[str, list[str]]:
+    """A step's key and dependencies as far as they are readable (bad parts are reported by
+    the models; a step without a usable key gets a name no placeholder can match)."""
+    if not isinstance(raw, dict):
+        return f"<steps[{index}]>", []
+    key = raw.get("key")
+    deps = raw.get("dependencies", [])
+    if not isinstance(deps, list) or not all(isinstance(d, str) for d in deps):
+        deps = []
+    return (key if isinstance(key, str) else f"<steps[{index}]>"), deps
+
+
+def _placeholder_issues(
+    index: int, key: str, prompt: str, graph: WorkflowGraph
+) -> list[ValidationIssue]:
+    issues: list[ValidationIssue] = []
+    path = f"steps[{index}].prompt"
+    upstream = graph.upstream(key)
+    reported: set[str] = set()
+    for placeholder in extract_placeholders(prompt):
+        head = placeholder.head
+        if head in reported or head in upstream:
+            continue
+        if head == key:
+            message = f"{placeholder.raw} refers to step '{key}' itself"
+        elif head in graph.dependencies:
+            message = (
+                f"{placeholder.raw} refers to step '{head}', which is not upstream of '{key}' "
+                f"(add '{head}' to its dependencies)"
+            )
+        elif placeholder.path[:1] == ("result",):
+            close = difflib.get_close_matches(head, list(graph.dependencies), n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            message = f"{placeholder.raw} refers to unknown step '{head}'{hint}"
+        else:
+            continue  # a context name, supplied with --context at run time
+        reported.add(head)
+        issues.append(ValidationIssue(path, message))
+    return issues
+
+
+def _agent_issues(agents: Any) -> list[ValidationIssue]:
+    """An inline agent must be able to run: `command` needs its argv, `python` its callable."""
+    issues: list[ValidationIssue] = []
+    if not isinstance(agents, dict):
+        return issues
+    for name, spec in agents.items():
+        if not isinstance(spec, dict):
+            continue
+        path = format_path(["agents", str(name)])
+        providers = spec.get("providers")
+        listed = providers if isinstance(providers, list) else [spec.get("provider")]
+        if "provider" in spec and "providers" in spec:
+            issues.append(ValidationIssue(path, "give either 'provider' or 'providers', not both"))
+        if "command" in listed and not spec.get("command"):
+            issues.append(ValidationIssue(path, "provider 'command' needs a non-empty 'command'"))
+        if "python" in listed and not spec.get("callable"):
+            issues.append(ValidationIssue(path, "provider 'python' needs a 'callable'"))
+    return issues
+
+
+def _json_type(value: Any) -> str:
+    if isinstance(value, list):
+        return "list"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    return type(value).__name__
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
