@@ -148,18 +148,22 @@ def _print_summary(summary: dict[str, Any]) -> None:
     from rich.markup import escape
 
     levels = summary["levels"]
-    console.print(
+
+    def say(text: str) -> None:
+        console.print(text, soft_wrap=True)
+
+    say(
         f"[green]✓[/green] {escape(summary['file'])}: workflow [bold]{summary['name']}[/bold] "
         f"{escape(summary['version'])} is valid: {summary['steps']} steps in {len(levels)} levels"
     )
     if summary["description"]:
-        console.print(f"  {escape(summary['description'])}")
+        say(f"  {escape(summary['description'])}")
     for number, level in enumerate(levels):
-        console.print(f"  level {number}: {', '.join(level)}")
-    console.print(f"  critical path: {' -> '.join(summary['criticalPath'])}")
-    console.print(f"  agents: {', '.join(summary['agents'])}")
+        say(f"  level {number}: {', '.join(level)}")
+    say(f"  critical path: {' -> '.join(summary['criticalPath'])}")
+    say(f"  agents: {', '.join(summary['agents'])}")
     inputs = summary["contextInputs"]
-    console.print(f"  context inputs: {', '.join(inputs) if inputs else '(none)'}")
+    say(f"  context inputs: {', '.join(inputs) if inputs else '(none)'}")
 
 
 def _mermaid(definition: WorkflowDefinition, graph: WorkflowGraph) -> str:
