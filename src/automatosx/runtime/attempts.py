@@ -1,0 +1,48 @@
+"""How many attempts a step gets and how long to wait between them (SPEC section 5).
+
+attempts = 1 + maxRetries (the step's `retryPolicy`, else `config.maxRetries`); the delay
+before retry n (1-based) is `retryDelayMs * retryBackoffMultiplier^(n-1)` plus at most 10%
+jitter so many failing steps do not retry in lock-step. `cancelled` never retries, and neither
+does `template_error`: a prompt that cannot render from fixed upstream outputs never will.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+from automatosx.definition.models import RetryPolicy, StepSpec, WorkflowConfig
+
+NEVER_RETRIED = frozenset({"cancelled", "template_error"})
+MAX_JITTER = 0.10
+
+
+@dataclass(frozen=True)
+class RetryRules:
+    max_attempts: int
+    delay_ms: int
+    multiplier: float
+    retryable: frozenset[str] | None  # None: every kind except NEVER_RETRIED
+
+    def may_retry(self, kind: str, failures: int) -> bool:
+        """After `failures` failed attempts, the last with `kind`: is another allowed?"""
+        if failures >= self.max_attempts or kind in NEVER_RETRIED:
+            return False
+        return self.retryable is None or kind in self.retryable
+
+    def delay_before_retry(self, retry: int, rng: random.Random | None = None) -> float:
+        """Seconds to wait before retry number `retry` (1-based), jitter included."""
+        base = self.delay_ms * self.multiplier ** (retry - 1)
+        jitter = (rng or random).uniform(0.0, MAX_JITTER) * base
+        return (base + jitter) / 1000.0
+
+
+def retry_rules(step: StepSpec, config: WorkflowConfig) -> RetryRules:
+    policy = step.retry_policy or RetryPolicy(max_retries=config.max_retries)
+    retryable = policy.retryable_errors
+    return RetryRules(
+        max_attempts=1 + policy.max_retries,
+        delay_ms=policy.retry_delay_ms,
+        multiplier=policy.retry_backoff_multiplier,
+        retryable=None if retryable is None else frozenset(retryable),
+    )

@@ -1,0 +1,78 @@
+"""One attempt of one step: call the router under the attempt's timeout, check the output.
+
+The coroutine never raises for a step failure: it returns an `AttemptOutcome` so the engine
+handles success and failure in the same place. Cancellation (cancel, lease loss, the
+workflow timeout) propagates as `CancelledError` after the provider has killed what it
+started; a per-attempt timeout becomes the failure kind `timeout`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from jsonschema.protocols import Validator
+from jsonschema.validators import validator_for
+
+from automatosx.agents.base import ProviderCall, ProviderResult, StepRunner
+from automatosx.errors import StepError
+
+
+@dataclass(frozen=True)
+class AttemptOutcome:
+    step_key: str
+    attempt: int
+    started_at: float
+    finished_at: float
+    result: ProviderResult | None = None
+    error: StepError | None = None
+
+
+async def run_attempt(
+    runner: StepRunner,
+    call: ProviderCall,
+    *,
+    started_at: float,
+    validator: Validator | None,
+) -> AttemptOutcome:
+    error: StepError
+    try:
+        if call.timeout_s is None:
+            result = await runner.run(call)
+        else:
+            async with asyncio.timeout(call.timeout_s):
+                result = await runner.run(call)
+        if validator is not None:
+            check_output(validator, result.output)
+        return AttemptOutcome(call.step_key, call.attempt, started_at, time.time(), result)
+    except TimeoutError:
+        assert call.timeout_s is not None
+        error = StepError(
+            "timeout", f"attempt {call.attempt} exceeded its {call.timeout_s * 1000:.0f} ms timeout"
+        )
+    except StepError as exc:
+        error = exc
+    except Exception as exc:  # a provider bug must fail the step, not the engine
+        error = StepError("provider_error", f"{type(exc).__name__}: {exc}")
+    return AttemptOutcome(call.step_key, call.attempt, started_at, time.time(), error=error)
+
+
+def compile_output_schema(schema: dict[str, Any]) -> Validator:
+    """The validator for a step's `outputSchema` (its `$schema` draft, else 2020-12).
+    Raises `SchemaError` for a schema that is itself invalid."""
+    validator_class = validator_for(schema, default=Draft202012Validator)
+    validator_class.check_schema(schema)
+    return validator_class(schema)
+
+
+def check_output(validator: Validator, output: Any) -> None:
+    """Raise `invalid_output` naming where the output breaks the step's `outputSchema`."""
+    problem = next(iter(validator.iter_errors(output)), None)
+    if problem is not None:
+        where = "/".join(str(p) for p in problem.absolute_path) or "(root)"
+        raise StepError(
+            "invalid_output", f"output does not match outputSchema at {where}: {problem.message}"
+        )
