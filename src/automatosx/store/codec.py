@@ -1,0 +1,45 @@
+"""How values become column text: compact JSON and plain strings, with secrets masked.
+
+Both stores keep JSON as text (SQLite TEXT, PostgreSQL `json`, which keeps key order), so
+the same encoder serves both. Encoding never fails on odd values: objects JSON cannot express
+are stored as their `str()`, lone surrogates (undecodable subprocess bytes) and NUL characters
+are replaced, because a runner must never lose a durable write over a stray byte.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from automatosx.store.redact import SecretRedactor
+
+_SEPARATORS = (",", ":")
+
+
+class ColumnCodec:
+    """Encodes values for storage through one `SecretRedactor` (built when the store opens)."""
+
+    def __init__(self, redactor: SecretRedactor) -> None:
+        self.redactor = redactor
+
+    def json(self, value: Any) -> str:
+        """Compact JSON text of `value`, secrets masked."""
+        text = json.dumps(value, separators=_SEPARATORS, default=str)
+        if self.redactor.active and self.redactor.json_has_secret(text):
+            text = json.dumps(self.redactor.value(value), separators=_SEPARATORS, default=str)
+        return text
+
+    def text(self, value: str | None) -> str | None:
+        """A plain string column (error messages, labels), secrets masked."""
+        if value is None:
+            return None
+        if not value.isascii():
+            value = value.encode("utf-8", "replace").decode("utf-8")
+        if "\x00" in value:
+            value = value.replace("\x00", "")
+        return self.redactor.text(value) if self.redactor.active else value
+
+
+def load_json(text: str | None) -> Any:
+    """The value of a JSON column (NULL reads as None)."""
+    return None if text is None else json.loads(text)

@@ -1,0 +1,87 @@
+"""The embedded default store: one SQLite file, safe for several `ax` processes at once.
+
+One connection per store object, guarded by a lock so the engine's asyncio thread and a
+heartbeat thread can share it. Writes are short `BEGIN IMMEDIATE` transactions; statements
+are cached by the driver, pragmas are set once at open, and when `write` returns the
+transaction is committed (see `sqlite_file` for what NORMAL and FULL durability mean).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, ClassVar
+
+from automatosx.store.codec import ColumnCodec
+from automatosx.store.records import WorkflowRecord
+from automatosx.store.redact import SecretRedactor, redactor_from_env
+from automatosx.store.rows import WORKFLOW_COLUMNS, workflow_from_row
+from automatosx.store.sql_store import SqlStore
+from automatosx.store.sqlite_file import connect, retry_busy
+from automatosx.store.workflow_sql import search_words
+from automatosx.store.write_ops import Connection
+
+
+class SqliteStore(SqlStore):
+    dialect: ClassVar[str] = "sqlite"
+    checkpoint_order: ClassVar[str] = "created_at DESC, rowid DESC"
+
+    def __init__(
+        self,
+        location: str,
+        *,
+        synchronous: str = "normal",
+        redactor: SecretRedactor | None = None,
+    ) -> None:
+        super().__init__(ColumnCodec(redactor if redactor is not None else redactor_from_env()))
+        self.location = location
+        self.synchronous = synchronous
+        self._conn = connect(location, synchronous)
+        self._lock = threading.RLock()
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[Connection]:
+        conn = self._conn
+        with self._lock:
+            retry_busy(lambda: conn.execute("BEGIN IMMEDIATE"))
+            try:
+                yield conn
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    def _fetch_all(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        with self._lock:
+            return retry_busy(lambda: self._conn.execute(sql, params).fetchall())
+
+    def _fetch_dicts(self, sql: str) -> Iterator[dict[str, Any]]:
+        with self._lock:
+            cursor = retry_busy(lambda: self._conn.execute(sql))
+            names = [d[0] for d in cursor.description]
+            rows = cursor.fetchall()
+        for row in rows:
+            yield dict(zip(names, row, strict=True))
+
+    def search_workflows(self, query: str) -> list[WorkflowRecord]:
+        words = search_words(query)
+        if not words:
+            return []
+        match = " AND ".join(f'"{word}"*' for word in words)
+        rows = self._fetch_all(
+            f"SELECT {WORKFLOW_COLUMNS} FROM workflows_fts f JOIN workflows w "
+            "ON w.id = f.workflow_id WHERE workflows_fts MATCH ? ORDER BY f.rank, w.name",
+            (match,),
+        )
+        return [workflow_from_row(r) for r in rows]
+
+    def raw_connection(self) -> sqlite3.Connection:
+        """The underlying connection, for migrations tests and diagnostics only."""
+        return self._conn
