@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from automatosx.cli import workflow_define  # noqa: F401
+from automatosx.cli import (
+    workflow_define,  # noqa: F401
+    workflow_run,  # noqa: F401
+)
 from automatosx.cli.apps import app
 
 __all__ = ["app"]

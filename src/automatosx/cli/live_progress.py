@@ -1,0 +1,117 @@
+"""The live view of a running execution for people: one row per step with its state,
+attempt, elapsed time and a spinner while it runs.
+
+It is fed the operations the engine has just committed (so it shows only what is durable)
+and redraws a few times a second on stderr, leaving stdout to the final summary. Large
+workflows show the running steps and the most recent changes, plus counts, not every row.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from rich.console import Console, Group, RenderableType
+from rich.live import Live
+from rich.spinner import Spinner
+from rich.table import Table
+from rich.text import Text
+
+from automatosx.cli.output import STATE_STYLES, human_duration
+from automatosx.definition.models import WorkflowDefinition
+from automatosx.store.records import AppendEvent, WriteOp
+
+MAX_ROWS = 25
+_EVENT_STATES = {
+    "step_started": "running",
+    "step_completed": "completed",
+    "step_failed": "failed",
+    "step_retrying": "retrying",
+    "step_skipped": "skipped",
+    "step_cancelled": "cancelled",
+}
+
+
+@dataclass
+class _StepRow:
+    key: str
+    agent: str
+    state: str = "pending"
+    attempt: int = 0
+    started: float | None = None
+    ended: float | None = None
+    changed: float = 0.0
+
+
+class LiveProgress:
+    def __init__(self, definition: WorkflowDefinition, console: Console) -> None:
+        self.title = definition.name
+        self.rows = {s.key: _StepRow(s.key, s.agent) for s in definition.steps}
+        self.console = console
+        self.spinner = Spinner("dots", style="blue")
+        self.live = Live(
+            get_renderable=self.render,
+            console=console,
+            refresh_per_second=8,
+            transient=True,
+            redirect_stdout=False,
+            redirect_stderr=False,
+        )
+
+    def __enter__(self) -> LiveProgress:
+        self.live.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.live.stop()
+
+    def on_commit(self, ops: Sequence[WriteOp]) -> None:
+        for op in ops:
+            if not isinstance(op, AppendEvent) or op.step_key is None:
+                continue
+            row = self.rows.get(op.step_key)
+            state = _EVENT_STATES.get(op.type)
+            if row is None or state is None:
+                continue
+            at = op.at or time.time()
+            row.state, row.changed = state, at
+            if op.type == "step_started":
+                row.attempt = int(op.data.get("attempt", row.attempt + 1))
+                row.started, row.ended = at, None
+            elif state != "retrying":
+                row.ended = at
+
+    def render(self) -> RenderableType:
+        now = time.time()
+        counts: dict[str, int] = {}
+        for row in self.rows.values():
+            counts[row.state] = counts.get(row.state, 0) + 1
+        shown = list(self.rows.values())
+        if len(shown) > MAX_ROWS:
+            active = [r for r in shown if r.state in ("running", "retrying")]
+            recent = sorted(
+                (r for r in shown if r.state not in ("pending", "running", "retrying")),
+                key=lambda r: r.changed,
+                reverse=True,
+            )
+            shown = (active + recent)[:MAX_ROWS]
+        table = Table(show_edge=False, pad_edge=False, header_style="bold", box=None)
+        for column in ("", "Step", "State", "Attempt", "Elapsed", "Agent"):
+            table.add_column(column, no_wrap=True)
+        for row in shown:
+            marker: RenderableType = self.spinner if row.state == "running" else Text(" ")
+            elapsed = None
+            if row.started is not None:
+                elapsed = ((row.ended or now) - row.started) * 1000
+            style = STATE_STYLES.get(row.state, "yellow")
+            table.add_row(
+                marker,
+                row.key,
+                Text(row.state, style=style),
+                str(row.attempt or "-"),
+                human_duration(elapsed),
+                row.agent,
+            )
+        summary = ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
+        return Group(Text(f"{self.title}: {summary}", style="bold"), table)

@@ -1,0 +1,194 @@
+"""`ax workflow run | resume | pause | cancel | recover`: executing workflows and steering
+them from any process.
+
+`run` and `resume` drive the execution in the foreground (a live view on a terminal, then a
+summary; or exactly one JSON document with `--format json`) and exit with the execution's
+outcome: 0 completed, 1 failed, 3 cancelled, 4 paused. Ctrl-C or SIGTERM cancels cleanly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from contextlib import AbstractContextManager, nullcontext
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import typer
+
+from automatosx.cli.apps import workflow_app
+from automatosx.cli.output import OutputFormat, console, err_console, print_json
+
+if TYPE_CHECKING:
+    from automatosx.cli.live_progress import LiveProgress
+    from automatosx.definition.models import WorkflowDefinition
+    from automatosx.runtime.engine import ExecutionOutcome, ExecutionRunner
+    from automatosx.store.base import Store
+
+FORMAT_OPTION = typer.Option(OutputFormat.table, "--format", help="Output format.")
+ID_ARGUMENT = typer.Argument(..., help="Execution ID (or a unique prefix of 8+ characters).")
+
+
+@workflow_app.command("run")
+def run_command(
+    file: Path = typer.Argument(..., help="Workflow file (YAML or JSON).", show_default=False),
+    context: str | None = typer.Option(
+        None, "--context", help="Context as a JSON object, or @file.json."
+    ),
+    triggered_by: str = typer.Option("cli", "--triggered-by", help="Who started it."),
+    priority: int = typer.Option(0, "--priority", help="Priority recorded with the run."),
+    format: OutputFormat = FORMAT_OPTION,
+) -> int:
+    """Validate a workflow, then execute it in the foreground."""
+    from automatosx.definition.loader import load_workflow
+    from automatosx.runtime.context import check_context, parse_context
+    from automatosx.runtime.control import start_execution
+    from automatosx.runtime.preparation import prepare_workflow
+    from automatosx.store import open_store
+
+    definition = load_workflow(file)
+    values = parse_context(context)
+    prepared = prepare_workflow(definition)
+    check_context(definition, values)
+    store = open_store()
+    try:
+        with _progress(definition, format) as view:
+            runner = start_execution(
+                store,
+                prepared,
+                context=values,
+                triggered_by=triggered_by,
+                priority=priority,
+                on_commit=view.on_commit if view else None,
+            )
+            outcome = drive(runner)
+        _report(store, outcome.execution_id, format)
+    finally:
+        store.close()
+    return outcome.exit_code
+
+
+@workflow_app.command("resume")
+def resume_command(id: str = ID_ARGUMENT, format: OutputFormat = FORMAT_OPTION) -> int:
+    """Continue a paused execution, or one whose runner died, in the foreground."""
+    from automatosx.runtime.control import resume_execution, stored_definition
+    from automatosx.store import open_store
+
+    store = open_store()
+    try:
+        definition = stored_definition(store, store.get_execution(id))
+        with _progress(definition, format) as view:
+            runner = resume_execution(store, id, on_commit=view.on_commit if view else None)
+            outcome = drive(runner)
+        _report(store, outcome.execution_id, format)
+    finally:
+        store.close()
+    return outcome.exit_code
+
+
+@workflow_app.command("pause")
+def pause_command(id: str = ID_ARGUMENT) -> int:
+    """Ask a running execution to pause: running steps finish, nothing new starts."""
+    from automatosx.runtime.control import pause_execution
+    from automatosx.store import open_store
+
+    store = open_store()
+    try:
+        execution = pause_execution(store, id)
+    finally:
+        store.close()
+    if execution.state == "paused":
+        console.print(f"Paused {execution.id}.")
+    else:
+        console.print(f"Pause requested for {execution.id}: running steps finish, then it pauses.")
+    return 0
+
+
+@workflow_app.command("cancel")
+def cancel_command(id: str = ID_ARGUMENT) -> int:
+    """Cancel an execution: running steps are killed, state becomes cancelled."""
+    from automatosx.runtime.control import cancel_execution
+    from automatosx.store import open_store
+
+    store = open_store()
+    try:
+        execution = cancel_execution(store, id)
+    finally:
+        store.close()
+    if execution.state == "cancelled":
+        console.print(f"Cancelled {execution.id}.")
+    elif execution.is_terminal:
+        console.print(f"Execution {execution.id} ended {execution.state} before the cancel.")
+    else:
+        console.print(f"Cancel requested for {execution.id}; its runner has not stopped yet.")
+    return 0
+
+
+@workflow_app.command("recover")
+def recover_command(format: OutputFormat = FORMAT_OPTION) -> int:
+    """Resume every execution whose runner died (after a crash or a reboot)."""
+    from automatosx.cli.execution_view import execution_document
+    from automatosx.errors import StateConflictError
+    from automatosx.runtime.control import orphaned_executions, resume_execution
+    from automatosx.store import open_store
+
+    store = open_store()
+    documents = []
+    worst = 0
+    try:
+        orphans = orphaned_executions(store)
+        if format is OutputFormat.table:
+            console.print(f"Found {len(orphans)} orphaned execution(s).")
+        for execution in orphans:
+            try:
+                outcome = drive(resume_execution(store, execution.id))
+            except StateConflictError as exc:  # another process got there first
+                err_console.print(f"skipped {execution.id}: {exc}")
+                continue
+            document = execution_document(store, store.get_execution(outcome.execution_id))
+            documents.append(document)
+            worst = max(worst, 0 if outcome.state == "completed" else 1)
+            if format is OutputFormat.table:
+                console.print(f"{execution.id} {execution.workflow_name}: {outcome.state}")
+    finally:
+        store.close()
+    if format is OutputFormat.json:
+        print_json(documents)
+    return worst
+
+
+def drive(runner: ExecutionRunner) -> ExecutionOutcome:
+    """Run the execution on a fresh event loop; SIGINT/SIGTERM cancel it cleanly."""
+
+    async def main() -> ExecutionOutcome:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, runner.request_cancel, f"interrupted by {sig.name}")
+        try:
+            return await runner.run()
+        finally:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
+
+    return asyncio.run(main())
+
+
+def _progress(
+    definition: WorkflowDefinition, format: OutputFormat
+) -> AbstractContextManager[LiveProgress | None]:
+    """A live view on an interactive terminal with the table format; nothing otherwise."""
+    if format is OutputFormat.table and err_console.is_terminal:
+        from automatosx.cli.live_progress import LiveProgress
+
+        return LiveProgress(definition, err_console)
+    return nullcontext()
+
+
+def _report(store: Store, execution_id: str, format: OutputFormat) -> None:
+    from automatosx.cli.execution_view import execution_document, render_execution
+
+    document = execution_document(store, store.get_execution(execution_id))
+    if format is OutputFormat.json:
+        print_json(document)
+    else:
+        render_execution(document)
