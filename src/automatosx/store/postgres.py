@@ -1,0 +1,123 @@
+"""The PostgreSQL store: the same interface for many worker processes on many machines.
+
+A connection pool (psycopg 3 + psycopg_pool) serves the store's calls; each write is one
+transaction that first locks the execution row (`SELECT ... FOR UPDATE`) and checks the
+lease owner and epoch, so fencing holds across machines exactly as on SQLite.
+
+Extending to per-step claims (multi-machine workers, next step of the roadmap): add a table
+`workflow_step_claims (execution_id, step_key, attempt, worker, claim_epoch, expires_at,
+state)` filled with the ready steps by the coordinator. A worker claims work with
+
+    WITH next AS (
+        SELECT execution_id, step_key, attempt FROM workflow_step_claims
+        WHERE state = 'ready' OR (state = 'claimed' AND expires_at < now_epoch)
+        ORDER BY priority DESC, created_at
+        LIMIT 1 FOR UPDATE SKIP LOCKED)
+    UPDATE workflow_step_claims c SET state = 'claimed', worker = %s,
+        claim_epoch = c.claim_epoch + 1, expires_at = now_epoch + lease
+    FROM next WHERE (c.execution_id, c.step_key, c.attempt) = (next...) RETURNING ...
+
+`SKIP LOCKED` lets many workers poll the same table without blocking each other; the
+returned `claim_epoch` plays the role `Lease.epoch` plays today: the worker's
+`FinishStepAttempt` is applied only if its claim row still has that epoch (a conditional
+UPDATE in the same transaction), so a worker whose claim expired and was re-claimed
+elsewhere cannot overwrite the newer attempt.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, ClassVar, cast
+
+import psycopg
+from psycopg_pool import ConnectionPool
+
+from automatosx.store.codec import ColumnCodec
+from automatosx.store.postgres_connect import configure, prepare_database, split_schema
+from automatosx.store.records import WorkflowRecord
+from automatosx.store.redact import SecretRedactor, redactor_from_env
+from automatosx.store.rows import WORKFLOW_COLUMNS, workflow_from_row
+from automatosx.store.sql_store import SqlStore
+from automatosx.store.workflow_sql import search_words
+from automatosx.store.write_ops import Connection, Cursor
+
+_PG_SQL: dict[str, str] = {}
+
+
+def _pg(sql: str) -> str:
+    """The portable `?` placeholders as psycopg's `%s` (cached: the hot path stays cheap)."""
+    translated = _PG_SQL.get(sql)
+    if translated is None:
+        translated = _PG_SQL[sql] = sql.replace("?", "%s")
+    return translated
+
+
+class _PgConnection:
+    """A psycopg connection speaking the portable SQL of `SqlStore`."""
+
+    def __init__(self, conn: psycopg.Connection[Any]) -> None:
+        self._conn = conn
+
+    def execute(self, sql: str, params: Sequence[Any] = (), /) -> Cursor:
+        return self._conn.execute(_pg(sql), params)
+
+
+class PostgresStore(SqlStore):
+    dialect: ClassVar[str] = "postgres"
+    lock_row: ClassVar[str] = " FOR UPDATE"
+    checkpoint_order: ClassVar[str] = "created_at DESC, seq DESC"
+
+    def __init__(
+        self, url: str, *, redactor: SecretRedactor | None = None, max_connections: int = 4
+    ) -> None:
+        super().__init__(ColumnCodec(redactor if redactor is not None else redactor_from_env()))
+        self.conninfo, self.schema = split_schema(url)
+        prepare_database(self.conninfo, self.schema)
+        schema = self.schema
+        self._pool: ConnectionPool = ConnectionPool(
+            self.conninfo,
+            min_size=1,
+            max_size=max_connections,
+            kwargs={"autocommit": True},
+            configure=lambda conn: configure(conn, schema),
+            open=True,
+            timeout=30,
+        )
+
+    def close(self) -> None:
+        self._pool.close()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[Connection]:
+        with self._pool.connection() as conn, conn.transaction():
+            yield _PgConnection(conn)
+
+    def _fetch_all(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        with self._pool.connection() as conn:
+            return conn.execute(_pg(sql), params).fetchall()
+
+    def _fetch_dicts(self, sql: str) -> Iterator[dict[str, Any]]:
+        with self._pool.connection() as conn:
+            cursor = conn.execute(sql)
+            names = [d.name for d in cursor.description or ()]
+            rows = cursor.fetchall()
+        for row in rows:
+            yield dict(zip(names, row, strict=True))
+
+    def search_workflows(self, query: str) -> list[WorkflowRecord]:
+        words = search_words(query)
+        if not words:
+            return []
+        tsquery = " & ".join(f"{word}:*" for word in words)
+        rows = self._fetch_all(
+            f"SELECT {WORKFLOW_COLUMNS} FROM workflows w "
+            "WHERE w.search_vector @@ to_tsquery('simple', ?) "
+            "ORDER BY ts_rank(w.search_vector, to_tsquery('simple', ?)) DESC, w.name",
+            (tsquery, tsquery),
+        )
+        return [workflow_from_row(r) for r in rows]
+
+    def raw_connection(self) -> Any:
+        """A pooled connection context (diagnostics and tests only)."""
+        return cast(Any, self._pool.connection())
