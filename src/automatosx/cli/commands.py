@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from automatosx.cli import (
     workflow_define,  # noqa: F401
+    workflow_read,  # noqa: F401
     workflow_run,  # noqa: F401
 )
 from automatosx.cli.apps import app

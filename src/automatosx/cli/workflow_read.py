@@ -1,0 +1,353 @@
+"""`ax workflow list | runs | status | events | checkpoints | prune`: reading the store.
+
+Every reader learns the truth from the store (never from a runner's memory), so these work
+from any shell while a run is in progress. `--format json` prints exactly the SPEC section 7
+shapes; tables colour states, show times relative to now and sizes in KB.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from automatosx.cli.apps import workflow_app
+from automatosx.cli.output import (
+    OutputFormat,
+    console,
+    err_console,
+    human_duration,
+    human_size,
+    iso,
+    print_json,
+    relative_time,
+    styled_state,
+)
+from automatosx.errors import AxError
+
+if TYPE_CHECKING:
+    from automatosx.store.base import Store
+    from automatosx.store.records import (
+        CheckpointRecord,
+        EventRecord,
+        ExecutionRecord,
+        WorkflowRecord,
+    )
+
+FORMAT_OPTION = typer.Option(OutputFormat.table, "--format", help="Output format.")
+ID_ARGUMENT = typer.Argument(
+    ..., help="Execution ID (or a unique prefix of 8+ characters).", show_default=False
+)
+FOLLOW_POLL_SECONDS = 0.25
+_AGE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
+_AGE_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+@contextmanager
+def opened_store() -> Iterator[Store]:
+    from automatosx.store import open_store
+
+    store = open_store()
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+def parse_age(text: str) -> float:
+    """'30s', '15m', '12h', '7d' (or '2w') as seconds."""
+    match = _AGE.match(text)
+    if match is None:
+        raise AxError(f"invalid age {text!r}: use a number and a unit, such as 30s, 15m, 12h or 7d")
+    return float(match.group(1)) * _AGE_UNITS[match.group(2)]
+
+
+# ---- documents (the exact JSON shapes of SPEC section 7) ----
+
+
+def workflow_document(workflow: WorkflowRecord) -> dict[str, Any]:
+    rate = workflow.success_rate
+    average = workflow.avg_duration_ms
+    return {
+        "name": workflow.name,
+        "version": workflow.version,
+        "description": workflow.description,
+        "totalExecutions": workflow.total_executions,
+        "successfulExecutions": workflow.successful_executions,
+        "successRate": None if rate is None else round(rate, 4),
+        "avgDurationMs": None if average is None else round(average),
+    }
+
+
+def run_document(execution: ExecutionRecord) -> dict[str, Any]:
+    return {
+        "executionId": execution.id,
+        "workflowName": execution.workflow_name,
+        "state": execution.state,
+        "triggeredBy": execution.triggered_by,
+        "priority": execution.priority,
+        "startedAt": iso(execution.started_at),
+        "completedAt": iso(execution.completed_at),
+        "durationMs": execution.duration_ms,
+    }
+
+
+def event_document(event: EventRecord) -> dict[str, Any]:
+    return {
+        "id": event.id,
+        "executionId": event.execution_id,
+        "type": event.type,
+        "stepKey": event.step_key,
+        "data": event.data,
+        "createdAt": iso(event.created_at),
+    }
+
+
+def checkpoint_document(checkpoint: CheckpointRecord) -> dict[str, Any]:
+    return {
+        "id": checkpoint.id,
+        "executionId": checkpoint.execution_id,
+        "state": checkpoint.state,
+        "label": checkpoint.label,
+        "createdBy": checkpoint.created_by,
+        "createdAt": iso(checkpoint.created_at),
+        "sizeBytes": checkpoint.size_bytes,
+        "completedSteps": checkpoint.completed_steps,
+        "pendingSteps": checkpoint.pending_steps,
+    }
+
+
+# ---- commands ----
+
+
+@workflow_app.command("list")
+def list_command(format: OutputFormat = FORMAT_OPTION) -> None:
+    """Stored workflows with their executions and success rate."""
+    with opened_store() as store:
+        workflows = store.list_workflows()
+    if format is OutputFormat.json:
+        print_json([workflow_document(w) for w in workflows])
+        return
+    if not workflows:
+        err_console.print("No workflows yet: `ax workflow run FILE` stores the ones it runs.")
+        return
+    table = _table("Name", "Version", "Description", "Executions", "Success", "Avg duration")
+    for workflow in workflows:
+        rate = workflow.success_rate
+        table.add_row(
+            escape(workflow.name),
+            escape(workflow.version),
+            escape(workflow.description or ""),
+            str(workflow.total_executions),
+            "-" if rate is None else f"{rate:.0%}",
+            human_duration(workflow.avg_duration_ms),
+        )
+    console.print(table)
+
+
+@workflow_app.command("runs")
+def runs_command(
+    workflow: str | None = typer.Option(None, "--workflow", help="Only runs of this workflow."),
+    limit: int = typer.Option(20, "--limit", min=1, help="How many runs, newest first."),
+    format: OutputFormat = FORMAT_OPTION,
+) -> None:
+    """Recent executions, newest first."""
+    with opened_store() as store:
+        if workflow is not None:
+            store.get_workflow(workflow)  # an unknown name is an error, not an empty list
+        executions = store.list_executions(workflow_name=workflow, limit=limit)
+    if format is OutputFormat.json:
+        print_json([run_document(e) for e in executions])
+        return
+    if not executions:
+        err_console.print("No executions yet.")
+        return
+    table = _table("Execution", "Workflow", "State", "Triggered by", "Started", "Duration")
+    for execution in executions:
+        table.add_row(
+            execution.id,
+            escape(execution.workflow_name),
+            styled_state(execution.state),
+            escape(execution.triggered_by),
+            relative_time(execution.started_at or execution.created_at),
+            human_duration(execution.duration_ms),
+        )
+    console.print(table)
+
+
+@workflow_app.command("status")
+def status_command(id: str = ID_ARGUMENT, format: OutputFormat = FORMAT_OPTION) -> None:
+    """One execution: its state, timings and every step's latest attempt."""
+    from automatosx.cli.execution_view import execution_document, render_execution
+
+    with opened_store() as store:
+        document = execution_document(store, store.get_execution(id))
+    if format is OutputFormat.json:
+        print_json(document)
+    else:
+        render_execution(document)
+
+
+@workflow_app.command("events")
+def events_command(
+    id: str = ID_ARGUMENT,
+    follow: bool = typer.Option(
+        False, "--follow", "-f", help="Keep printing new events until the execution ends."
+    ),
+    format: OutputFormat = FORMAT_OPTION,
+) -> None:
+    """The execution's audit log, in order.
+
+    With --follow, new events print as they are stored until the execution reaches a
+    terminal state; with --format json the whole log is then printed as one document.
+    """
+    with opened_store() as store:
+        execution = store.get_execution(id)
+        if not follow:
+            events = store.list_events(execution.id)
+            if format is OutputFormat.json:
+                print_json([event_document(e) for e in events])
+            else:
+                _print_events_table(events)
+            return
+        collected = _follow_events(store, execution.id, live=format is OutputFormat.table)
+    if format is OutputFormat.json:
+        print_json([event_document(e) for e in collected])
+
+
+@workflow_app.command("checkpoints")
+def checkpoints_command(
+    id: str = ID_ARGUMENT,
+    limit: int = typer.Option(10, "--limit", min=1, help="How many, newest first."),
+    format: OutputFormat = FORMAT_OPTION,
+) -> None:
+    """The execution's checkpoints, newest first, with totals."""
+    with opened_store() as store:
+        execution = store.get_execution(id)
+        every = store.list_checkpoints(execution.id)
+    shown = every[:limit]
+    if format is OutputFormat.json:
+        print_json([checkpoint_document(c) for c in shown])
+        return
+    if not every:
+        console.print(f"No checkpoints for execution {execution.id}.")
+        return
+    table = _table("Checkpoint", "State", "Created", "By", "Label", "Size", "Steps done")
+    for checkpoint in shown:
+        done = len(checkpoint.completed_steps)
+        table.add_row(
+            checkpoint.id[:8],
+            styled_state(checkpoint.state),
+            relative_time(checkpoint.created_at),
+            checkpoint.created_by,
+            escape(checkpoint.label or ""),
+            human_size(checkpoint.size_bytes),
+            f"{done}/{done + len(checkpoint.pending_steps)}",
+        )
+    console.print(table)
+    total = sum(c.size_bytes for c in every)
+    oldest = min(c.created_at for c in every)
+    noun = "checkpoint" if len(every) == 1 else "checkpoints"
+    console.print(
+        f"{len(every)} {noun}, {human_size(total)} total, oldest {relative_time(oldest)}"
+        + (f" (showing the newest {len(shown)})" if len(shown) < len(every) else "")
+    )
+
+
+@workflow_app.command("prune")
+def prune_command(
+    older_than: str = typer.Option(
+        ..., "--older-than", help="Age such as 30s, 15m, 12h or 7d.", show_default=False
+    ),
+    format: OutputFormat = FORMAT_OPTION,
+) -> None:
+    """Delete old checkpoints and the old events of finished executions.
+
+    The newest checkpoint of an unfinished (for example paused) execution is always kept.
+    """
+    age = parse_age(older_than)
+    with opened_store() as store:
+        result = store.prune(age)
+    if format is OutputFormat.json:
+        print_json({"checkpoints": result.checkpoints, "events": result.events})
+    else:
+        console.print(
+            f"Pruned {result.checkpoints} checkpoint(s) and {result.events} event(s) "
+            f"older than {older_than.strip()}."
+        )
+
+
+# ---- rendering ----
+
+
+_WRAPPING_COLUMNS = frozenset({"Description", "Data", "Label"})
+
+
+def _table(*columns: str) -> Table:
+    """A plain table; IDs and times never wrap (they are copied and scanned), text folds."""
+    table = Table(show_edge=False, pad_edge=False, header_style="bold")
+    for column in columns:
+        table.add_column(
+            column,
+            overflow="fold",
+            no_wrap=column not in _WRAPPING_COLUMNS,
+            min_width=36 if column == "Execution" else None,  # a full UUID, never cut
+        )
+    return table
+
+
+def _data_text(data: dict[str, Any], width: int = 100) -> str:
+    if not data:
+        return ""
+    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"), default=str)
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _print_events_table(events: list[EventRecord]) -> None:
+    if not events:
+        console.print("No events yet.")
+        return
+    table = _table("#", "Time", "Type", "Step", "Data")
+    for event in events:
+        table.add_row(
+            str(event.id),
+            iso(event.created_at) or "",
+            event.type,
+            escape(event.step_key or ""),
+            escape(_data_text(event.data)),
+        )
+    console.print(table)
+
+
+def _print_event_line(event: EventRecord) -> None:
+    step = escape(event.step_key or "-")
+    console.print(
+        f"{event.id:>6}  {iso(event.created_at)}  {event.type:<20}  {step:<24}  "
+        f"{escape(_data_text(event.data))}".rstrip()
+    )
+
+
+def _follow_events(store: Store, execution_id: str, *, live: bool) -> list[EventRecord]:
+    """Polls for new events until the execution is terminal; prints them as they come when
+    `live`. The state is read before the events, so the final events are never missed."""
+    collected: list[EventRecord] = []
+    last_id = 0
+    while True:
+        finished = store.get_execution(execution_id).is_terminal
+        new = store.list_events(execution_id, after_id=last_id)
+        for event in new:
+            if live:
+                _print_event_line(event)
+            last_id = event.id
+        collected.extend(new)
+        if finished:
+            return collected
+        if not new:
+            time.sleep(FOLLOW_POLL_SECONDS)
