@@ -1,0 +1,176 @@
+"""Helpers shared by the runtime tests: workflows built as data, the recording agent, and
+reading back what the agents recorded (the ledger) and what the store holds."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from automatosx.definition.validation import validate_document
+from automatosx.runtime.control import start_execution
+from automatosx.runtime.engine import ExecutionOutcome
+from automatosx.runtime.lease import pid_alive
+from automatosx.runtime.preparation import prepare_workflow
+from automatosx.store.base import Store
+from automatosx.store.records import EventRecord, StepExecutionRecord
+
+AGENTS_DIR = Path(__file__).resolve().parent / "agents"
+RECORDING_AGENT = AGENTS_DIR / "recording_agent.py"
+AX = str(Path(sys.executable).with_name("ax"))
+
+
+def command_agent(*args: str, **fields: Any) -> dict[str, Any]:
+    return {"provider": "command", "command": [sys.executable, str(RECORDING_AGENT), *args],
+            **fields}  # fmt: skip
+
+
+def step(
+    key: str, prompt: str = "work", deps: list[str] | None = None, **fields: Any
+) -> dict[str, Any]:
+    return {"key": key, "agent": fields.pop("agent", "rec"), "prompt": prompt,
+            "dependencies": deps or [], **fields}  # fmt: skip
+
+
+def workflow(
+    steps: list[dict[str, Any]],
+    *,
+    name: str = "test-flow",
+    config: dict[str, Any] | None = None,
+    agents: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    return {
+        "name": name,
+        "config": config or {},
+        "agents": {"rec": command_agent(), **(agents or {})},
+        "steps": steps,
+    }
+
+
+def write_workflow(directory: Path, data: dict[str, Any]) -> Path:
+    path = directory / "workflow.json"
+    path.write_text(json.dumps(data), encoding="utf-8")
+    return path
+
+
+@dataclass
+class InProcessRun:
+    outcome: ExecutionOutcome
+    store: Store
+
+    @property
+    def execution_id(self) -> str:
+        return self.outcome.execution_id
+
+    def attempts(self) -> list[StepExecutionRecord]:
+        return self.store.list_step_executions(self.execution_id)
+
+    def latest(self) -> dict[str, StepExecutionRecord]:
+        latest: dict[str, StepExecutionRecord] = {}
+        for record in self.attempts():
+            if record.step_key not in latest or record.attempt > latest[record.step_key].attempt:
+                latest[record.step_key] = record
+        return latest
+
+    def events(self) -> list[EventRecord]:
+        return self.store.list_events(self.execution_id)
+
+    def event_types(self) -> list[str]:
+        return [event.type for event in self.events()]
+
+
+def run_in_process(
+    store: Store, data: dict[str, Any], context: dict[str, Any], *, workdir: Path
+) -> InProcessRun:
+    prepared = prepare_workflow(validate_document(data), workdir=workdir)
+    runner = start_execution(store, prepared, context=context)
+    return InProcessRun(asyncio.run(runner.run()), store)
+
+
+@dataclass(frozen=True)
+class AgentRun:
+    step: str
+    attempt: int
+    pid: int
+    start: float
+    end: float | None
+    ok: bool | None
+
+
+def read_ledger(path: Path) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def agent_runs(path: Path) -> list[AgentRun]:
+    """One entry per agent process: its start, and its end if it got that far."""
+    starts: dict[int, dict[str, Any]] = {}
+    ends: dict[int, dict[str, Any]] = {}
+    for line in read_ledger(path):
+        (starts if line["event"] == "start" else ends)[line["pid"]] = line
+    runs = []
+    for pid, start in starts.items():
+        end = ends.get(pid)
+        runs.append(AgentRun(start["step"], start["attempt"], pid, start["t"],
+                             end["t"] if end else None, end["ok"] if end else None))  # fmt: skip
+    return sorted(runs, key=lambda r: r.start)
+
+
+def by_step(runs: list[AgentRun]) -> dict[str, list[AgentRun]]:
+    grouped: dict[str, list[AgentRun]] = {}
+    for run in runs:
+        grouped.setdefault(run.step, []).append(run)
+    return grouped
+
+
+def overlaps(a: AgentRun, b: AgentRun) -> bool:
+    assert a.end is not None and b.end is not None
+    return a.start < b.end and b.start < a.end
+
+
+def peak_concurrency(runs: list[AgentRun]) -> int:
+    points = [(r.start, 1) for r in runs] + [(r.end or r.start, -1) for r in runs]
+    peak = current = 0
+    for _, delta in sorted(points, key=lambda p: (p[0], p[1])):
+        current += delta
+        peak = max(peak, current)
+    return peak
+
+
+def wait_until(
+    predicate: Callable[[], bool], timeout: float = 20.0, interval: float = 0.02
+) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        time.sleep(interval)
+
+
+def assert_dead(pid: int) -> None:
+    """The process is gone (or a zombie about to be reaped by init)."""
+    wait_until(lambda: not pid_alive(pid), timeout=5)
+
+
+def start_ax(args: list[str], *, env: dict[str, str], cwd: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [AX, *args], env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+
+
+def finish(proc: subprocess.Popen[str], timeout: float = 60) -> tuple[int, str, str]:
+    out, err = proc.communicate(timeout=timeout)
+    assert "database is locked" not in err, err
+    return proc.returncode, out, err
+
+
+def process_exists(pid: int) -> bool:
+    return os.path.exists(f"/proc/{pid}") and pid_alive(pid)
