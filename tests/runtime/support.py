@@ -28,15 +28,23 @@ AX = str(Path(sys.executable).with_name("ax"))
 
 
 def command_agent(*args: str, **fields: Any) -> dict[str, Any]:
-    return {"provider": "command", "command": [sys.executable, str(RECORDING_AGENT), *args],
-            **fields}  # fmt: skip
+    return {
+        "provider": "command",
+        "command": [sys.executable, str(RECORDING_AGENT), *args],
+        **fields,
+    }
 
 
 def step(
     key: str, prompt: str = "work", deps: list[str] | None = None, **fields: Any
 ) -> dict[str, Any]:
-    return {"key": key, "agent": fields.pop("agent", "rec"), "prompt": prompt,
-            "dependencies": deps or [], **fields}  # fmt: skip
+    return {
+        "key": key,
+        "agent": fields.pop("agent", "rec"),
+        "prompt": prompt,
+        "dependencies": deps or [],
+        **fields,
+    }
 
 
 def workflow(
@@ -119,8 +127,16 @@ def agent_runs(path: Path) -> list[AgentRun]:
     runs = []
     for pid, start in starts.items():
         end = ends.get(pid)
-        runs.append(AgentRun(start["step"], start["attempt"], pid, start["t"],
-                             end["t"] if end else None, end["ok"] if end else None))  # fmt: skip
+        runs.append(
+            AgentRun(
+                start["step"],
+                start["attempt"],
+                pid,
+                start["t"],
+                end["t"] if end else None,
+                end["ok"] if end else None,
+            )
+        )
     return sorted(runs, key=lambda r: r.start)
 
 

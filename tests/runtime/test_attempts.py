@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 from tests.runtime.support import agent_runs, assert_dead, step, workflow
@@ -13,7 +14,7 @@ def test_retry_delays_grow_and_events_carry_them(run_workflow, ledger: Path) -> 
     assert run.outcome.state == "completed"
     runs = agent_runs(ledger)
     assert [r.attempt for r in runs] == [1, 2, 3, 4]
-    gaps = [b.start - a.end for a, b in zip(runs, runs[1:], strict=False) if a.end]
+    gaps = [b.start - a.end for a, b in itertools.pairwise(runs) if a.end]
     assert gaps[0] < gaps[1] < gaps[2]
     for gap, base in zip(gaps, (0.1, 0.2, 0.4), strict=True):
         assert gap >= base
@@ -58,8 +59,8 @@ def test_attempt_timeout_kills_the_whole_process_group(
 
 
 def test_agent_timeout_applies_when_the_step_has_none(run_workflow, ledger: Path) -> None:
-    data = workflow([step("slow", "ax:sleep=30", agent="quick")],
-                    agents={"quick": {**workflow([])["agents"]["rec"], "timeoutMs": 300}})  # fmt: skip
+    quick = {**workflow([])["agents"]["rec"], "timeoutMs": 300}
+    data = workflow([step("slow", "ax:sleep=30", agent="quick")], agents={"quick": quick})
     run = run_workflow(data)
     assert run.latest()["slow"].error_kind == "timeout"
 

@@ -25,8 +25,19 @@ from tests.runtime.support import (
 
 def test_json_format_prints_one_document_and_exit_0(run_ax: RunAx, tmp_path: Path) -> None:
     path = write_workflow(tmp_path, workflow([step("a", 'ax:output={"v":1} {{file}}')]))
-    result = run_ax("workflow", "run", str(path), "--context", '{"file": "x.py"}',
-                    "--triggered-by", "ci", "--priority", "5", "--format", "json")  # fmt: skip
+    result = run_ax(
+        "workflow",
+        "run",
+        str(path),
+        "--context",
+        '{"file": "x.py"}',
+        "--triggered-by",
+        "ci",
+        "--priority",
+        "5",
+        "--format",
+        "json",
+    )
     assert result.returncode == 0, result.stderr
     document = json.loads(result.stdout)
     assert document["state"] == "completed"

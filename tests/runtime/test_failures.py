@@ -11,12 +11,14 @@ from tests.runtime.support import agent_runs, assert_dead, by_step, step, workfl
 def test_failure_without_continue_cancels_running_steps_and_starts_nothing(
     run_workflow, ledger: Path
 ) -> None:
-    data = workflow([
-        step("bad", "ax:sleep=0.2 ax:fail-always"),
-        step("busy", "ax:sleep=30 ax:ignore-term"),
-        step("after-bad", "x", ["bad"]),
-        step("after-busy", "x", ["busy"]),
-    ])  # fmt: skip
+    data = workflow(
+        [
+            step("bad", "ax:sleep=0.2 ax:fail-always"),
+            step("busy", "ax:sleep=30 ax:ignore-term"),
+            step("after-bad", "x", ["bad"]),
+            step("after-busy", "x", ["busy"]),
+        ]
+    )
     run = run_workflow(data)
     assert run.outcome.state == "failed"
     assert run.outcome.exit_code == 1
@@ -61,10 +63,12 @@ def test_continue_on_error_runs_independent_branches_and_skips_downstream(
 def test_optional_failure_lets_dependents_run_with_empty_placeholders(
     run_workflow, ledger: Path
 ) -> None:
-    data = workflow([
-        step("maybe", "ax:fail-always", optional=True),
-        step("use", "ax:echo before[{{maybe}}]after [{{maybe.result.deep}}]", ["maybe"]),
-    ])  # fmt: skip
+    data = workflow(
+        [
+            step("maybe", "ax:fail-always", optional=True),
+            step("use", "ax:echo before[{{maybe}}]after [{{maybe.result.deep}}]", ["maybe"]),
+        ]
+    )
     run = run_workflow(data)
     assert run.outcome.state == "completed"
     latest = run.latest()
@@ -95,11 +99,13 @@ def test_output_schema_violation_is_invalid_output(run_workflow) -> None:
 
 
 def test_structured_and_text_outputs_flow_into_prompts(run_workflow) -> None:
-    data = workflow([
-        step("data", 'ax:output={"items":["x","y"],"n":2}'),
-        step("text", "ax:echo hello"),
-        step("use", "ax:echo {{data.items.1}}|{{data}}|{{text}}|{{topic}}", ["data", "text"]),
-    ])  # fmt: skip
+    data = workflow(
+        [
+            step("data", 'ax:output={"items":["x","y"],"n":2}'),
+            step("text", "ax:echo hello"),
+            step("use", "ax:echo {{data.items.1}}|{{data}}|{{text}}|{{topic}}", ["data", "text"]),
+        ]
+    )
     run = run_workflow(data, {"topic": "T"})
     assert run.outcome.state == "completed"
     latest = run.latest()

@@ -15,8 +15,11 @@ def python_agent(name: str) -> dict[str, str]:
 
 
 def test_command_agent_gets_the_attempt_environment(run_workflow, ledger: Path) -> None:
-    run = run_workflow(workflow([step("a", "ax:fail-attempts=1", retryPolicy={
-        "maxRetries": 1, "retryDelayMs": 1})]))  # fmt: skip
+    run = run_workflow(
+        workflow(
+            [step("a", "ax:fail-attempts=1", retryPolicy={"maxRetries": 1, "retryDelayMs": 1})]
+        )
+    )
     assert run.outcome.state == "completed"
     lines = [line for line in read_ledger(ledger) if line["event"] == "start"]
     assert [line["attempt"] for line in lines] == [1, 2]
@@ -34,8 +37,13 @@ def test_agent_env_and_stderr_tail_in_the_error(run_workflow, tmp_path: Path) ->
         "sys.stderr.write('x' * 5000 + ' MODE=' + os.environ['MODE'])\n"
         "sys.exit(7)\n"
     )
-    agents = {"envy": {"provider": "command", "command": [sys.executable, str(script)],
-                       "env": {"MODE": "review"}}}  # fmt: skip
+    agents = {
+        "envy": {
+            "provider": "command",
+            "command": [sys.executable, str(script)],
+            "env": {"MODE": "review"},
+        }
+    }
     run = run_workflow(workflow([step("a", agent="envy")], agents=agents))
     error = run.latest()["a"].error_message or ""
     assert error.endswith("MODE=review")
@@ -54,9 +62,12 @@ def test_python_callables_sync_and_async(run_workflow, monkeypatch) -> None:
     assert run.outcome.state == "completed"
     latest = run.latest()
     assert latest["e"].output == {
-        "prompt": "hi you", "step": "e", "attempt": 1, "context": {"who": "you"},
+        "prompt": "hi you",
+        "step": "e",
+        "attempt": 1,
+        "context": {"who": "you"},
         "execution": run.execution_id,
-    }  # fmt: skip
+    }
     assert latest["u"].output == "HI YOU"
     assert latest["u"].provider == "python"
 
@@ -79,8 +90,11 @@ def test_python_errors_keep_their_kind(run_workflow, monkeypatch) -> None:
 
 def test_fallback_to_the_next_provider_when_rate_limited(run_workflow, monkeypatch, ledger) -> None:
     monkeypatch.syspath_prepend(PY_AGENTS)
-    agent = {"providers": ["python", "command"], "callable": "py_agents:rate_limited",
-             "command": workflow([])["agents"]["rec"]["command"]}  # fmt: skip
+    agent = {
+        "providers": ["python", "command"],
+        "callable": "py_agents:rate_limited",
+        "command": workflow([])["agents"]["rec"]["command"],
+    }
     run = run_workflow(workflow([step("a", agent="both")], agents={"both": agent}))
     assert run.outcome.state == "completed"
     assert run.latest()["a"].provider == "command"

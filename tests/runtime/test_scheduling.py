@@ -18,12 +18,14 @@ from tests.runtime.support import (
 
 def test_dependent_starts_before_an_unrelated_slow_branch_ends(run_workflow, ledger: Path) -> None:
     # A -> {B slow, C fast}; D after C. Level-by-level scheduling would hold D until B ends.
-    data = workflow([
-        step("A"),
-        step("B", "ax:sleep=0.8", ["A"]),
-        step("C", "ax:sleep=0.05", ["A"]),
-        step("D", "ax:sleep=0.05", ["C"]),
-    ])  # fmt: skip
+    data = workflow(
+        [
+            step("A"),
+            step("B", "ax:sleep=0.8", ["A"]),
+            step("C", "ax:sleep=0.05", ["A"]),
+            step("D", "ax:sleep=0.05", ["C"]),
+        ]
+    )
     run = run_workflow(data)
     assert run.outcome.state == "completed"
     runs = {r.step: r for r in agent_runs(ledger)}

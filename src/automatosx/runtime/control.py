@@ -41,9 +41,17 @@ from automatosx.store.records import (
 )
 
 ACTIVE_STATES: tuple[ExecutionState, ...] = (
-    "idle", "parsing", "validating", "building_graph", "scheduling", "executing",
-    "awaiting_completion", "creating_checkpoint", "restoring_checkpoint", "aggregating_results",
-)  # fmt: skip
+    "idle",
+    "parsing",
+    "validating",
+    "building_graph",
+    "scheduling",
+    "executing",
+    "awaiting_completion",
+    "creating_checkpoint",
+    "restoring_checkpoint",
+    "aggregating_results",
+)
 
 
 def start_execution(
@@ -136,10 +144,14 @@ def resume_execution(
     for key, attempt in recovered.interrupted.items():
         opening.append(
             FinishStepAttempt(
-                key, attempt, "cancelled", now, error_kind="cancelled",
+                key,
+                attempt,
+                "cancelled",
+                now,
+                error_kind="cancelled",
                 error_message=INTERRUPTED_MESSAGE,
             )
-        )  # fmt: skip
+        )
         opening.append(
             AppendEvent(
                 "step_cancelled", key, {"attempt": attempt, "reason": INTERRUPTED_MESSAGE}, now
@@ -239,10 +251,14 @@ def _cancel_directly(store: Store, lease: Lease, execution: ExecutionRecord) -> 
             reason = "workflow cancelled (its runner had stopped)"
             ops.append(
                 FinishStepAttempt(
-                    record.step_key, record.attempt, "cancelled", now,
-                    error_kind="cancelled", error_message=reason,
+                    record.step_key,
+                    record.attempt,
+                    "cancelled",
+                    now,
+                    error_kind="cancelled",
+                    error_message=reason,
                 )
-            )  # fmt: skip
+            )
             ops.append(
                 AppendEvent(
                     "step_cancelled",

@@ -154,11 +154,18 @@ class ExecutionProgress:
             self.outputs[key] = result.output
             self.pending_ops.append(
                 FinishStepAttempt(
-                    key, attempt, "completed", at, output=result.output,
-                    provider=result.provider, model=result.model, tokens_in=result.tokens_in,
-                    tokens_out=result.tokens_out, cost_usd=result.cost_usd,
+                    key,
+                    attempt,
+                    "completed",
+                    at,
+                    output=result.output,
+                    provider=result.provider,
+                    model=result.model,
+                    tokens_in=result.tokens_in,
+                    tokens_out=result.tokens_out,
+                    cost_usd=result.cost_usd,
                 )
-            )  # fmt: skip
+            )
             self.pending_ops.append(
                 AppendEvent(
                     "step_completed",
@@ -190,22 +197,31 @@ class ExecutionProgress:
                 AppendEvent(
                     "step_retrying",
                     key,
-                    {"attempt": attempt + 1, "failedAttempt": attempt,
-                     "delayMs": int(delay_s * 1000), "errorKind": error.kind,
-                     "error": error.message},
+                    {
+                        "attempt": attempt + 1,
+                        "failedAttempt": attempt,
+                        "delayMs": int(delay_s * 1000),
+                        "errorKind": error.kind,
+                        "error": error.message,
+                    },
                     at,
                 )
-            )  # fmt: skip
+            )
             return Retry(key, delay_s)
         self.pending_ops.append(
             AppendEvent(
                 "step_failed",
                 key,
-                {"attempt": attempt, "errorKind": error.kind, "error": error.message,
-                 "durationMs": duration_ms, "optional": plan.spec.optional},
+                {
+                    "attempt": attempt,
+                    "errorKind": error.kind,
+                    "error": error.message,
+                    "durationMs": duration_ms,
+                    "optional": plan.spec.optional,
+                },
                 at,
             )
-        )  # fmt: skip
+        )
         self.scheduler.release(key)
         if plan.spec.optional:
             self.empty_steps.add(key)

@@ -9,10 +9,16 @@ from typing import Any
 from automatosx.errors import StepError
 
 
-def sync_echo(prompt: str, *, execution_id: str, step_key: str, attempt: int,
-              context: dict[str, Any]) -> dict[str, Any]:  # fmt: skip
-    return {"prompt": prompt, "step": step_key, "attempt": attempt, "context": context,
-            "execution": execution_id}  # fmt: skip
+def sync_echo(
+    prompt: str, *, execution_id: str, step_key: str, attempt: int, context: dict[str, Any]
+) -> dict[str, Any]:
+    return {
+        "prompt": prompt,
+        "step": step_key,
+        "attempt": attempt,
+        "context": context,
+        "execution": execution_id,
+    }
 
 
 async def async_upper(prompt: str, **_: Any) -> str:

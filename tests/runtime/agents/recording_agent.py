@@ -81,9 +81,13 @@ def main() -> int:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
     if "grandchild" in options:
         child = subprocess.Popen(
-            [sys.executable, "-c", "import signal, time; "
-             "signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(120)"],
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-c",
+                "import signal, time; "
+                "signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(120)",
+            ],
+        )
         with open(options["grandchild"], "w", encoding="utf-8") as handle:
             handle.write(str(child.pid))
     record("start", prompt=prompt)
