@@ -24,6 +24,20 @@ class _PlainDumper(yaml.SafeDumper):
         return True
 
 
+_UNICODE_LINE_BREAKS = ("\x85", "\u2028", "\u2029")
+
+
+def _represent_text(dumper: yaml.SafeDumper, data: str) -> yaml.ScalarNode:
+    """PyYAML folds Unicode line breaks (NEL, LS, PS) inside single-quoted or plain text, so
+    text holding one is written double-quoted, where they are escaped and survive."""
+    if any(mark in data for mark in _UNICODE_LINE_BREAKS):
+        return dumper.represent_scalar("tag:yaml.org,2002:str", data, style='"')
+    return dumper.represent_str(data)
+
+
+_PlainDumper.add_representer(str, _represent_text)
+
+
 def to_yaml(definition: WorkflowDefinition) -> str:
     return yaml.dump(
         definition.to_data(),
