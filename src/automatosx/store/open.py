@@ -1,8 +1,9 @@
 """Choosing and opening the store from `AX_DB` (SPEC section 6).
 
 `AX_DB` unset: `.automatosx/ax.db` under the working directory. A `postgresql://` (or
-`postgres://`) URL selects PostgreSQL; anything else is a SQLite file path (`sqlite:///` and
-`:memory:` accepted). `AX_DB_SYNC=full` asks SQLite for fsync-per-commit durability.
+`postgres://`) URL selects PostgreSQL; anything else is a SQLite file path (`sqlite:///rel.db`,
+`sqlite:////abs.db` and `:memory:` accepted). `AX_DB_SYNC=full` asks SQLite for
+fsync-per-commit durability.
 """
 
 from __future__ import annotations
@@ -21,8 +22,8 @@ def resolve_location(url: str | None = None) -> str:
     location = url if url is not None else os.environ.get("AX_DB", "").strip()
     if not location:
         return str(Path.cwd() / DEFAULT_DB)
-    if location.startswith("sqlite:///"):
-        return location[len("sqlite://") :]
+    if location.startswith("sqlite:///"):  # SQLAlchemy style: 3 slashes relative, 4 absolute
+        return location[len("sqlite:///") :]
     if location.startswith("sqlite://"):
         return location[len("sqlite://") :]
     return location

@@ -342,12 +342,12 @@ class SqlStore(ABC):
         cutoff = (time.time() if now is None else now) - older_than_seconds
         with self._transaction() as db:
             checkpoints = db.execute(
-                "DELETE FROM workflow_checkpoints WHERE created_at < ? AND id NOT IN ("
-                " SELECT c.id FROM workflow_checkpoints c"
-                " JOIN workflow_executions e ON e.id = c.execution_id"
-                f" WHERE e.state NOT IN {_TERMINAL_SQL} AND c.created_at = ("
-                "  SELECT MAX(n.created_at) FROM workflow_checkpoints n"
-                "  WHERE n.execution_id = c.execution_id))",
+                "DELETE FROM workflow_checkpoints WHERE created_at < ? AND NOT ("
+                " execution_id IN (SELECT id FROM workflow_executions"
+                f"  WHERE state NOT IN {_TERMINAL_SQL})"
+                " AND id = (SELECT id FROM workflow_checkpoints newest"
+                "  WHERE newest.execution_id = workflow_checkpoints.execution_id"
+                f"  ORDER BY {self.checkpoint_order} LIMIT 1))",
                 (cutoff,),
             ).rowcount
             events = db.execute(
