@@ -78,7 +78,8 @@ def test_merge_keys_and_small_aliases_work() -> None:
     [
         (b"name: caf\xe9\n", "not UTF-8 text: invalid byte 0xe9 at line 1"),
         (b"name: a\x00b\n", "binary content"),
-        (b"\x89PNG\r\n\x1a\n\x00\x00", "not UTF-8 text"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00", "binary content"),
+        (b"\x89PNG\r\n\x1a\n", "not UTF-8 text: invalid byte 0x89 at line 1"),
         ("", "the file is empty"),
         ("# only a comment\n", "the file is empty"),
         ("- a\n- b\n", "the file is a list; expected a map"),

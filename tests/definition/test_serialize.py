@@ -33,7 +33,7 @@ JSON = st.recursive(
 
 @st.composite
 def definitions(draw: st.DrawFn) -> WorkflowDefinition:
-    keys = draw(st.lists(NAMES, min_size=1, max_size=6, unique=True))
+    keys = ["k-" + key for key in draw(st.lists(NAMES, min_size=1, max_size=6, unique=True))]
     steps: list[dict[str, Any]] = []
     for i, key in enumerate(keys):
         step: dict[str, Any] = {"key": key, "agent": draw(NAMES), "prompt": draw(TEXT)}

@@ -97,6 +97,8 @@ def _decode(data: bytes | str, source: str, max_bytes: int) -> str:
     else:
         if len(data) > max_bytes:
             _fail(source, _too_big(max_bytes))
+        if b"\x00" in data:
+            _fail(source, "binary content (NUL bytes): workflow files are UTF-8 text")
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError as exc:

@@ -133,8 +133,13 @@ def cross_field_issues(document: dict[str, Any]) -> list[ValidationIssue]:
         return issues
     steps = [_key_and_dependencies(i, raw) for i, raw in enumerate(raw_steps)]
     structure = structure_issues(steps)
-    if structure:
-        return issues + structure
+    issues += structure
+    keys = [key for key, _ in steps]
+    if len(set(keys)) < len(keys):
+        return issues  # which step a key means is ambiguous: stop at the structure issues
+    if structure:  # leave out the bad dependencies so cycles and placeholders still get checked
+        known = set(keys)
+        steps = [(k, [d for d in dict.fromkeys(ds) if d in known and d != k]) for k, ds in steps]
     try:
         graph = graph_from_dependencies(steps)
     except WorkflowValidationError as exc:
