@@ -6,6 +6,7 @@ tests check ordering, overlap and re-runs from timestamps the agent itself recor
 
 Behaviour comes from the prompt's `ax:` directives (so each step can differ) or argv:
   ax:sleep=SECONDS           sleep before answering
+  ax:wait-file=PATH          wait (up to 30 s) until PATH exists before answering
   ax:fail-attempts=N         exit 1 (stderr "planned failure") while AX_ATTEMPT <= N
   ax:fail-always             exit 1 every time
   ax:grandchild=PATH         spawn a long-sleeping grandchild first, write its pid to PATH
@@ -96,6 +97,10 @@ def main() -> int:
         sys.stderr.write("dependencies were not committed before this step started\n")
         return 3
     time.sleep(float(options.get("sleep", "0") or 0))
+    if "wait-file" in options:
+        deadline = time.monotonic() + 30
+        while not os.path.exists(options["wait-file"]) and time.monotonic() < deadline:
+            time.sleep(0.01)
     attempt = int(os.environ.get("AX_ATTEMPT", "1"))
     failing = "fail-always" in options or attempt <= int(options.get("fail-attempts", "0"))
     record("end", ok=not failing)

@@ -1,0 +1,195 @@
+"""Pause, resume and cancel from a second process; refusals; racing resumes; a stale owner
+whose lease was taken over while it was stopped (SIGSTOP) has its writes refused."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from pathlib import Path
+
+from automatosx.store import open_store
+from tests.conftest import RunAx
+from tests.runtime.support import (
+    agent_runs,
+    assert_dead,
+    by_step,
+    finish,
+    start_ax,
+    step,
+    wait_until,
+    workflow,
+    write_workflow,
+)
+
+
+def two_then_one(gate: Path) -> dict[str, object]:
+    """a and b run side by side until the test creates `gate`; c needs both."""
+    held = f"ax:wait-file={gate}"
+    return workflow(
+        [step("a", held), step("b", held), step("c", "x", ["a", "b"])],
+        config={"parallelism": 2},
+    )
+
+
+def only_execution_id(tmp_path: Path) -> str:
+    store = open_store(str(tmp_path / "ax.db"))
+    try:
+        wait_until(lambda: bool(store.list_executions()))
+        (execution,) = store.list_executions()
+        return execution.id
+    finally:
+        store.close()
+
+
+def test_pause_from_another_process_then_resume_without_rerunning(
+    run_ax: RunAx, ax_env: dict[str, str], tmp_path: Path, ledger: Path
+) -> None:
+    gate = tmp_path / "gate"
+    path = write_workflow(tmp_path, two_then_one(gate))
+    runner = start_ax(["workflow", "run", str(path), "--format", "json"], env=ax_env, cwd=tmp_path)
+    wait_until(lambda: len(agent_runs(ledger)) == 2)
+    execution_id = only_execution_id(tmp_path)
+    assert run_ax("workflow", "pause", execution_id[:8]).returncode == 0
+    paused_at = time.time()
+    gate.touch()
+    code, out, err = finish(runner)
+    assert code == 4, err
+    document = json.loads(out)
+    assert document["state"] == "paused"
+    # running steps finished and kept their results; nothing new started
+    assert {k: s["state"] for k, s in document["steps"].items()} == {
+        "a": "completed",
+        "b": "completed",
+    }
+    assert all(r.start < paused_at for r in agent_runs(ledger))
+    store = open_store(str(tmp_path / "ax.db"))
+    (checkpoint,) = store.list_checkpoints(execution_id)
+    assert checkpoint.created_by == "pause" and checkpoint.state == "paused"
+    assert checkpoint.completed_steps == ["a", "b"] and checkpoint.pending_steps == ["c"]
+    assert store.get_execution(execution_id).lease_owner is None
+
+    resumed = run_ax("workflow", "resume", execution_id, "--format", "json")
+    assert resumed.returncode == 0, resumed.stderr
+    document = json.loads(resumed.stdout)
+    assert document["state"] == "completed" and document["resumeCount"] == 1
+    runs = by_step(agent_runs(ledger))
+    assert {k: len(v) for k, v in runs.items()} == {"a": 1, "b": 1, "c": 1}
+    types = [e.type for e in store.list_events(execution_id)]
+    assert types.index("workflow_paused") < types.index("checkpoint_restored")
+    assert types.index("checkpoint_restored") < types.index("workflow_resumed")
+    assert types[-1] == "workflow_completed"
+    store.close()
+
+
+def test_cancel_from_another_process_kills_running_steps(
+    run_ax: RunAx, ax_env: dict[str, str], tmp_path: Path, ledger: Path
+) -> None:
+    prompt = f"ax:sleep=30 ax:ignore-term ax:grandchild={tmp_path / 'gc.pid'}"
+    path = write_workflow(tmp_path, workflow([step("long", prompt), step("next", "x", ["long"])]))
+    runner = start_ax(["workflow", "run", str(path), "--format", "json"], env=ax_env, cwd=tmp_path)
+    wait_until(lambda: bool(agent_runs(ledger)))
+    execution_id = only_execution_id(tmp_path)
+    cancelled = run_ax("workflow", "cancel", execution_id)
+    assert cancelled.returncode == 0, cancelled.stderr
+    assert "Cancelled" in cancelled.stdout
+    code, out, err = finish(runner)
+    assert code == 3, err
+    document = json.loads(out)
+    assert document["state"] == "cancelled"
+    assert document["steps"]["long"]["state"] == "cancelled"
+    assert_dead(agent_runs(ledger)[0].pid)
+    assert_dead(int((tmp_path / "gc.pid").read_text()))
+    # the result never recorded: the killed agent wrote no end, the step stays cancelled
+    run_ax("workflow", "resume", execution_id).assert_clean_error(2)
+
+
+def test_cancel_a_paused_execution_directly(
+    run_ax: RunAx, ax_env: dict[str, str], tmp_path: Path, ledger: Path
+) -> None:
+    gate = tmp_path / "gate"
+    path = write_workflow(tmp_path, two_then_one(gate))
+    runner = start_ax(["workflow", "run", str(path)], env=ax_env, cwd=tmp_path)
+    wait_until(lambda: len(agent_runs(ledger)) == 2)
+    execution_id = only_execution_id(tmp_path)
+    run_ax("workflow", "pause", execution_id)
+    gate.touch()
+    assert finish(runner)[0] == 4
+    assert run_ax("workflow", "cancel", execution_id).returncode == 0
+    store = open_store(str(tmp_path / "ax.db"))
+    execution = store.get_execution(execution_id)
+    assert execution.state == "cancelled" and execution.lease_owner is None
+    assert [e.type for e in store.list_events(execution_id)][-1] == "workflow_cancelled"
+    store.close()
+    run_ax("workflow", "pause", execution_id).assert_clean_error(2)
+    run_ax("workflow", "cancel", execution_id).assert_clean_error(2)
+
+
+def test_resume_refuses_running_completed_and_unknown(
+    run_ax: RunAx, ax_env: dict[str, str], tmp_path: Path, ledger: Path
+) -> None:
+    path = write_workflow(tmp_path, workflow([step("a", "ax:sleep=1.5")]))
+    runner = start_ax(["workflow", "run", str(path)], env=ax_env, cwd=tmp_path)
+    wait_until(lambda: bool(agent_runs(ledger)))
+    execution_id = only_execution_id(tmp_path)
+    refused = run_ax("workflow", "resume", execution_id)
+    refused.assert_clean_error(2)
+    assert "is running" in refused.stderr
+    assert finish(runner)[0] == 0
+    done = run_ax("workflow", "resume", execution_id)
+    done.assert_clean_error(2)
+    assert "completed" in done.stderr
+    run_ax("workflow", "resume", "00000000-no-such").assert_clean_error(2)
+    run_ax("workflow", "pause", execution_id).assert_clean_error(2)
+    assert len(agent_runs(ledger)) == 1
+
+
+def test_two_racing_resumes_one_wins(
+    run_ax: RunAx, ax_env: dict[str, str], tmp_path: Path, ledger: Path
+) -> None:
+    gate = tmp_path / "gate"
+    data = workflow([step("a", f"ax:wait-file={gate}"), step("b", "ax:sleep=1.0", ["a"])])
+    path = write_workflow(tmp_path, data)
+    runner = start_ax(["workflow", "run", str(path)], env=ax_env, cwd=tmp_path)
+    wait_until(lambda: bool(agent_runs(ledger)))
+    execution_id = only_execution_id(tmp_path)
+    run_ax("workflow", "pause", execution_id)
+    gate.touch()
+    assert finish(runner)[0] == 4
+    racers = [
+        start_ax(["workflow", "resume", execution_id], env=ax_env, cwd=tmp_path) for _ in range(2)
+    ]
+    results = [finish(racer) for racer in racers]
+    assert sorted(code for code, _, _ in results) == [0, 2], results
+    loser = next(err for code, _, err in results if code == 2)
+    assert loser.strip().splitlines()[-1].startswith("error: ")
+    assert len(by_step(agent_runs(ledger))["b"]) == 1
+
+
+def test_stale_owner_after_sigstop_has_its_writes_refused(
+    run_ax: RunAx, ax_env: dict[str, str], tmp_path: Path, ledger: Path
+) -> None:
+    env = {**ax_env, "AX_LEASE_SECONDS": "0.6"}
+    path = write_workflow(tmp_path, workflow([step("a", "ax:sleep=1.2"), step("b", "x", ["a"])]))
+    stale = start_ax(["workflow", "run", str(path)], env=env, cwd=tmp_path)
+    wait_until(lambda: bool(agent_runs(ledger)))
+    execution_id = only_execution_id(tmp_path)
+    os.kill(stale.pid, signal.SIGSTOP)
+    try:
+        time.sleep(0.9)  # past the lease
+        taker = start_ax(["workflow", "resume", execution_id], env=env, cwd=tmp_path)
+        wait_until(lambda: len(agent_runs(ledger)) == 2)  # the taker re-runs `a`
+    finally:
+        os.kill(stale.pid, signal.SIGCONT)
+    code, _, err = finish(stale)
+    assert code == 2 and "error:" in err, err
+    assert finish(taker)[0] == 0
+    store = open_store(str(tmp_path / "ax.db"))
+    attempts = [(r.step_key, r.attempt, r.state) for r in store.list_step_executions(execution_id)]
+    assert attempts == [("a", 1, "cancelled"), ("a", 2, "completed"), ("b", 1, "completed")]
+    assert store.get_execution(execution_id).state == "completed"
+    store.close()
+    first = agent_runs(ledger)[0]
+    assert first.attempt == 1
+    assert_dead(first.pid)
