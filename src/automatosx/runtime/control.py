@@ -8,6 +8,7 @@ bumps the fencing epoch) and writes the new state itself.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 from automatosx.definition.models import WorkflowDefinition
@@ -122,7 +123,7 @@ def resume_execution(
     store: Store,
     id_or_prefix: str,
     *,
-    prepare: Any = prepare_workflow,
+    prepare: Callable[[WorkflowDefinition], PreparedWorkflow] = prepare_workflow,
     on_commit: CommitObserver | None = None,
 ) -> ExecutionRunner:
     """Take over a paused or orphaned execution and return the runner that continues it."""
@@ -133,7 +134,7 @@ def resume_execution(
         )
     if execution.state != "paused" and lease_is_live(execution):
         raise StateConflictError(running_message(execution))
-    prepared: PreparedWorkflow = prepare(stored_definition(store, execution))
+    prepared = prepare(stored_definition(store, execution))
     seconds = lease_seconds()
     lease = take_over(store, execution, seconds)
     records = store.list_step_executions(execution.id)
@@ -345,7 +346,9 @@ def latest_attempts(records: list[StepExecutionRecord]) -> list[StepExecutionRec
     return list(latest.values())
 
 
-def wait_for(store: Store, execution_id: str, done: Any, timeout_s: float) -> ExecutionRecord:
+def wait_for(
+    store: Store, execution_id: str, done: Callable[[ExecutionRecord], bool], timeout_s: float
+) -> ExecutionRecord:
     deadline = time.monotonic() + timeout_s
     execution = store.get_execution(execution_id)
     while not done(execution) and time.monotonic() < deadline:

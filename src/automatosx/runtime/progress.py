@@ -12,10 +12,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-from jsonschema.exceptions import SchemaError
-from jsonschema.protocols import Validator
+from typing import TYPE_CHECKING, Any
 
 from automatosx.agents.base import ProviderCall
 from automatosx.definition.graph import ReadySet, WorkflowGraph
@@ -27,6 +24,9 @@ from automatosx.runtime.recovery import RecoveredProgress
 from automatosx.runtime.scheduler import SlotScheduler
 from automatosx.runtime.step_attempt import AttemptOutcome, compile_output_schema
 from automatosx.store.records import AppendEvent, FinishStepAttempt, StartStepAttempt, WriteOp
+
+if TYPE_CHECKING:
+    from jsonschema.protocols import Validator
 
 
 @dataclass(frozen=True)
@@ -296,6 +296,8 @@ def plan_steps(
         agent = agents[step.agent]
         validator = None
         if step.output_schema is not None:
+            from jsonschema.exceptions import SchemaError
+
             try:
                 validator = compile_output_schema(step.output_schema)
             except SchemaError as exc:

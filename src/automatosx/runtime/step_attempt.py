@@ -11,14 +11,13 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass
-from typing import Any
-
-from jsonschema import Draft202012Validator
-from jsonschema.protocols import Validator
-from jsonschema.validators import validator_for
+from typing import TYPE_CHECKING, Any
 
 from automatosx.agents.base import ProviderCall, ProviderResult, StepRunner
 from automatosx.errors import StepError
+
+if TYPE_CHECKING:
+    from jsonschema.protocols import Validator
 
 
 @dataclass(frozen=True)
@@ -62,7 +61,11 @@ async def run_attempt(
 
 def compile_output_schema(schema: dict[str, Any]) -> Validator:
     """The validator for a step's `outputSchema` (its `$schema` draft, else 2020-12).
-    Raises `SchemaError` for a schema that is itself invalid."""
+    Raises `SchemaError` for a schema that is itself invalid. (jsonschema is imported only
+    when a workflow uses `outputSchema`: it is a noticeable part of start-up.)"""
+    from jsonschema import Draft202012Validator
+    from jsonschema.validators import validator_for
+
     validator_class = validator_for(schema, default=Draft202012Validator)
     validator_class.check_schema(schema)
     return validator_class(schema)
