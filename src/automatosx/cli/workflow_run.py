@@ -126,9 +126,12 @@ def cancel_command(id: str = ID_ARGUMENT) -> int:
 
 @workflow_app.command("recover")
 def recover_command(format: OutputFormat = FORMAT_OPTION) -> int:
-    """Resume every execution whose runner died (after a crash or a reboot)."""
+    """Resume every execution whose runner died (after a crash or a reboot).
+
+    Exits 0 when every recovered execution completed (or none needed recovery), else 1.
+    """
     from automatosx.cli.execution_view import execution_document
-    from automatosx.errors import StateConflictError
+    from automatosx.errors import AxError
     from automatosx.runtime.control import orphaned_executions, resume_execution
     from automatosx.store import open_store
 
@@ -142,8 +145,9 @@ def recover_command(format: OutputFormat = FORMAT_OPTION) -> int:
         for execution in orphans:
             try:
                 outcome = drive(resume_execution(store, execution.id))
-            except StateConflictError as exc:  # another process got there first
-                err_console.print(f"skipped {execution.id}: {exc}")
+            except AxError as exc:  # taken by another process, or its agents are unusable here
+                err_console.print(f"skipped {execution.id}: {exc}", markup=False)
+                worst = 1
                 continue
             document = execution_document(store, store.get_execution(outcome.execution_id))
             documents.append(document)
