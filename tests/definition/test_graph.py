@@ -144,6 +144,7 @@ def test_random_dags_order_respects_dependencies_and_levels_are_minimal(
         assert graph.level_of(key) == expected_level
         assert key in graph.levels[expected_level]
         assert graph.upstream(key) == brute_upstream(deps, key)
+        assert {k for k in deps if graph.is_upstream(k, key)} == graph.upstream(key)
         for dep in key_deps:
             assert key in graph.dependents[dep]
     assert sum(len(level) for level in graph.levels) == len(deps)
@@ -222,3 +223,24 @@ def test_closing_a_path_into_a_loop_is_always_reported(
         graph_from_dependencies(list(deps.items()))
     for issue in caught.value.issues:
         assert_is_real_cycle(issue.message, deps)
+
+
+def test_long_cycles_are_cut_in_the_middle_of_the_message() -> None:
+    ring = [("x0", ["x99"])] + [(f"x{i}", [f"x{i - 1}"]) for i in range(1, 100)]
+    with pytest.raises(WorkflowValidationError) as caught:
+        graph_from_dependencies(ring)
+    message = caught.value.issues[0].message
+    assert message.startswith("dependency cycle: x0 -> x99 -> x98 -> ")
+    assert "-> ... 71 more ... -> x0 (each step depends on the next)" in message
+
+
+def test_very_long_chains_and_cycles_need_no_recursion() -> None:
+    count = 20_000
+    chain = [("s0", [])] + [(f"s{i}", [f"s{i - 1}"]) for i in range(1, count)]
+    graph = graph_from_dependencies(chain)
+    assert len(graph.levels) == count
+    assert graph.is_upstream("s0", f"s{count - 1}")
+    assert not graph.is_upstream(f"s{count - 1}", "s0")
+    looped = [("s0", [f"s{count - 1}"]), *chain[1:]]
+    with pytest.raises(WorkflowValidationError, match="dependency cycle: s0 -> s19999"):
+        graph_from_dependencies(looped)

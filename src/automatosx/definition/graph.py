@@ -10,6 +10,7 @@ from __future__ import annotations
 import heapq
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
@@ -41,6 +42,28 @@ class WorkflowGraph:
 
     def level_of(self, key: str) -> int:
         return self.step_levels[key]
+
+    def is_upstream(self, candidate: str, key: str) -> bool:
+        """Whether `candidate` is a direct or transitive dependency of `key` (constant time
+        after one pass over the graph, so checking every placeholder of a big file is cheap)."""
+        position = self._positions[candidate]
+        return bool(self._upstream_bits[key] >> position & 1)
+
+    @cached_property
+    def _positions(self) -> dict[str, int]:
+        return {key: i for i, key in enumerate(self.topological_order)}
+
+    @cached_property
+    def _upstream_bits(self) -> dict[str, int]:
+        """step -> an integer whose bit n is set when the n-th step in topological order is
+        upstream of it."""
+        bits: dict[str, int] = {}
+        for key in self.topological_order:
+            mask = 0
+            for dep in self.dependencies[key]:
+                mask |= bits[dep] | (1 << self._positions[dep])
+            bits[key] = mask
+        return bits
 
     def upstream(self, key: str) -> frozenset[str]:
         """Every step `key` needs, directly or transitively (not `key` itself)."""
@@ -118,9 +141,7 @@ def graph_from_dependencies(steps: Sequence[tuple[str, Sequence[str]]]) -> Workf
             [
                 ValidationIssue(
                     f"steps[{index[cycle[0]]}].dependencies",
-                    "dependency cycle: "
-                    + " -> ".join([*cycle, cycle[0]])
-                    + " (each step depends on the next)",
+                    f"dependency cycle: {_cycle_text(cycle)} (each step depends on the next)",
                 )
                 for cycle in _cycles({k: v for k, v in deps.items() if k not in done}, index)
             ]
@@ -138,6 +159,15 @@ def graph_from_dependencies(steps: Sequence[tuple[str, Sequence[str]]]) -> Workf
         levels=tuple(tuple(level) for level in grouped),
         step_levels=MappingProxyType(step_levels),
     )
+
+
+def _cycle_text(cycle: list[str], shown: int = 30) -> str:
+    """`a -> b -> a`; a very long cycle is cut in the middle so the message stays readable."""
+    steps = [*cycle, cycle[0]]
+    if len(steps) > shown:
+        hidden = len(steps) - shown
+        steps = [*steps[: shown - 1], f"... {hidden} more ...", steps[-1]]
+    return " -> ".join(steps)
 
 
 def structure_issues(steps: Sequence[tuple[str, Sequence[str]]]) -> list[ValidationIssue]:
@@ -198,15 +228,18 @@ def _cycles(remaining: Mapping[str, tuple[str, ...]], index: Mapping[str, int]) 
     them must come back to a step already seen: that loop is a real cycle. Steps that merely
     depend on a tangle form no tangle of their own and are not reported.
     """
+    by_file_order = sorted(remaining, key=index.__getitem__)
+    tangle_of: dict[str, frozenset[str]] = {}
+    for component in _strongly_connected(remaining, by_file_order):
+        if len(component) > 1:
+            tangle_of.update(dict.fromkeys(component, component))
     cycles: list[list[str]] = []
-    assigned: set[str] = set()
-    for start in sorted(remaining, key=index.__getitem__):
-        if start in assigned:
+    reported: set[frozenset[str]] = set()
+    for start in by_file_order:
+        tangle = tangle_of.get(start)
+        if tangle is None or tangle in reported:
             continue
-        tangle = _strongly_connected_with(start, remaining)
-        assigned |= tangle
-        if len(tangle) < 2:
-            continue
+        reported.add(tangle)
         walk: list[str] = []
         position: dict[str, int] = {}
         cursor = start
@@ -220,28 +253,56 @@ def _cycles(remaining: Mapping[str, tuple[str, ...]], index: Mapping[str, int]) 
     return cycles
 
 
-def _strongly_connected_with(key: str, edges: Mapping[str, tuple[str, ...]]) -> set[str]:
-    """Steps on some cycle through `key` (reachable from it and reaching it), so one cycle
-    is reported per tangle rather than one per step."""
-    forward = _reach_within(key, edges)
-    reverse: dict[str, list[str]] = {k: [] for k in edges}
-    for k, ds in edges.items():
-        for d in ds:
-            if d in reverse:
-                reverse[d].append(k)
-    backward = _reach_within(key, {k: tuple(v) for k, v in reverse.items()})
-    return forward & backward
+def _strongly_connected(
+    edges: Mapping[str, Sequence[str]], roots: Sequence[str]
+) -> list[frozenset[str]]:
+    """Tarjan's strongly connected components, iteratively (no recursion limit), in linear
+    time; edges to nodes outside `edges` are ignored."""
+    order: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    components: list[frozenset[str]] = []
 
+    def visit(node: str) -> None:
+        order[node] = low[node] = len(order)
+        stack.append(node)
+        on_stack.add(node)
 
-def _reach_within(key: str, edges: Mapping[str, Sequence[str]]) -> set[str]:
-    seen = {key}
-    stack = [key]
-    while stack:
-        for nxt in edges[stack.pop()]:
-            if nxt in edges and nxt not in seen:
-                seen.add(nxt)
-                stack.append(nxt)
-    return seen
+    for root in roots:
+        if root in order:
+            continue
+        visit(root)
+        work = [(root, iter(edges[root]))]
+        while work:
+            node, children = work[-1]
+            descended = False
+            for child in children:
+                if child not in edges:
+                    continue
+                if child not in order:
+                    visit(child)
+                    work.append((child, iter(edges[child])))
+                    descended = True
+                    break
+                if child in on_stack:
+                    low[node] = min(low[node], order[child])
+            if descended:
+                continue
+            work.pop()
+            if work:
+                parent = work[-1][0]
+                low[parent] = min(low[parent], low[node])
+            if low[node] == order[node]:
+                component: set[str] = set()
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    component.add(member)
+                    if member == node:
+                        break
+                components.append(frozenset(component))
+    return components
 
 
 class ReadySet:

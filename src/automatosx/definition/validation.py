@@ -167,11 +167,10 @@ def _placeholder_issues(
 ) -> list[ValidationIssue]:
     issues: list[ValidationIssue] = []
     path = f"steps[{index}].prompt"
-    upstream = graph.upstream(key)
     reported: set[str] = set()
     for placeholder in extract_placeholders(prompt):
         head = placeholder.head
-        if head in reported or head in upstream:
+        if head in reported or (head in graph.dependencies and graph.is_upstream(head, key)):
             continue
         if head == key:
             message = f"{placeholder.raw} refers to step '{key}' itself"
