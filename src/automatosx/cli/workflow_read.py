@@ -330,7 +330,8 @@ def _print_event_line(event: EventRecord) -> None:
     step = escape(event.step_key or "-")
     console.print(
         f"{event.id:>6}  {iso(event.created_at)}  {event.type:<20}  {step:<24}  "
-        f"{escape(_data_text(event.data))}".rstrip()
+        f"{escape(_data_text(event.data))}".rstrip(),
+        soft_wrap=True,  # one event per line, even when piped to grep
     )
 
 
