@@ -7,6 +7,7 @@ and progress go to stderr so they never pollute piped output.
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from datetime import UTC, datetime
@@ -15,7 +16,16 @@ from typing import Any
 
 from rich.console import Console
 
-console = Console(highlight=False, soft_wrap=False)
+
+def _piped_width() -> int | None:
+    """Tables piped to a file or `grep` should not be squeezed into 80 columns (Rich's
+    default without a terminal): like kubectl, use a wide line unless COLUMNS says otherwise."""
+    if sys.stdout.isatty() or os.environ.get("COLUMNS"):
+        return None
+    return 200
+
+
+console = Console(highlight=False, soft_wrap=False, width=_piped_width())
 err_console = Console(stderr=True, highlight=False)
 
 
