@@ -18,6 +18,7 @@ import yaml
 from pydantic import ValidationError
 
 from automatosx.definition.models import AgentSpec
+from automatosx.definition.safe_yaml import YamlLimitError, load_yaml
 from automatosx.errors import NotFoundError, ValidationIssue, WorkflowValidationError
 
 AGENT_FILE_MAX_BYTES = 256 * 1024
@@ -139,14 +140,15 @@ def _agent_files(workdir: Path) -> Iterator[tuple[str, AgentSpec, Path]]:
 
 
 def _read_agent_file(path: Path) -> dict[str, Any]:
-    """Safe YAML only (no tags, no code), bounded size, a mapping at the top."""
+    """The workflow files' bounded YAML reader (no tags, no alias bombs), bounded size, and
+    a mapping at the top."""
     if path.stat().st_size > AGENT_FILE_MAX_BYTES:
         raise WorkflowValidationError(
             [ValidationIssue("", f"file is larger than {AGENT_FILE_MAX_BYTES} bytes")], str(path)
         )
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        data = load_yaml(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, YamlLimitError, UnicodeDecodeError) as exc:
         message = " ".join(str(exc).split())
         raise WorkflowValidationError([ValidationIssue("", message)], str(path)) from None
     if not isinstance(data, dict):
