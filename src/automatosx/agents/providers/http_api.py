@@ -22,7 +22,7 @@ from collections.abc import Iterable
 import httpx
 
 from automatosx.agents.secrets import redact
-from automatosx.errors import StepError
+from automatosx.errors import ErrorKind, StepError
 
 POOL_LIMITS = httpx.Limits(
     max_connections=1024, max_keepalive_connections=256, keepalive_expiry=30.0
@@ -30,6 +30,7 @@ POOL_LIMITS = httpx.Limits(
 CONNECT_TIMEOUT_S = 10.0
 DEFAULT_READ_TIMEOUT_S = 600.0
 _MESSAGE_LIMIT = 400
+_RETRY_HINT_KINDS = frozenset({"rate_limit", "provider_unavailable"})
 
 _clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient] = (
     weakref.WeakKeyDictionary()
@@ -98,22 +99,28 @@ def server_message(body: bytes) -> str:
     return text.strip()[:_MESSAGE_LIMIT]
 
 
+def kind_for_status(status: int) -> ErrorKind:
+    """The error kind an HTTP status means, for HTTP providers and for the CLIs that report
+    their API's status (429 -> rate_limit, 401/403 -> auth_error, overload -> unavailable)."""
+    if status == 429:
+        return "rate_limit"
+    if status in (401, 403):
+        return "auth_error"
+    if status == 408:
+        return "timeout"
+    if status in (502, 503, 504, 529):  # 529: Anthropic "overloaded"
+        return "provider_unavailable"
+    return "provider_error"
+
+
 def status_error(
     provider: str, status: int, headers: httpx.Headers, body: bytes, secrets: Iterable[str]
 ) -> StepError:
-    """A non-2xx answer as a StepError of the right kind."""
+    """A non-2xx answer as a StepError of the right kind, with the server's retry hint."""
     message = redact(f"{provider}: HTTP {status}: {server_message(body)}", list(secrets))
-    if status == 429:
-        return StepError("rate_limit", message, retry_after_s=retry_after_seconds(headers))
-    if status in (401, 403):
-        return StepError("auth_error", message)
-    if status == 408:
-        return StepError("timeout", message)
-    if status in (502, 503, 504, 529):  # 529: Anthropic "overloaded"
-        return StepError(
-            "provider_unavailable", message, retry_after_s=retry_after_seconds(headers)
-        )
-    return StepError("provider_error", message)
+    kind = kind_for_status(status)
+    retry_after = retry_after_seconds(headers) if kind in _RETRY_HINT_KINDS else None
+    return StepError(kind, message, retry_after_s=retry_after)
 
 
 def transport_error(provider: str, url: str, exc: httpx.HTTPError) -> StepError:

@@ -1,0 +1,89 @@
+"""Running a vendor CLI (claude, gemini, codex) for one step attempt.
+
+The same discipline as the `command` provider, shared through `process_group`: argv without
+a shell, the attempt in its own session so a timeout or cancel kills the CLI and every
+helper it spawned, and the prompt on stdin when the CLI reads it there (argv is visible
+to other users in `ps` and is limited in length). What differs from `command` is only how
+each vendor's output is read, which lives in each provider's module.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import signal
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from automatosx.agents.providers.process_group import kill_group, signal_group
+from automatosx.agents.secrets import redact, secret_values
+from automatosx.definition.models import AgentSpec
+from automatosx.errors import StepError
+
+
+@dataclass(frozen=True)
+class CliOutput:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def cli_environment(agent: AgentSpec, defaults: Mapping[str, str] = {}) -> dict[str, str]:
+    """The process environment plus the agent's `env`; `defaults` fill only what neither
+    sets (so a user can still override, say, a vendor's retry count)."""
+    env = {**os.environ, **agent.env}
+    for name, value in defaults.items():
+        env.setdefault(name, value)
+    return env
+
+
+def find_program(program: str, env: Mapping[str, str]) -> str | None:
+    """The CLI's path, searching the PATH the CLI will run with."""
+    return shutil.which(program, path=env.get("PATH"))
+
+
+async def run_cli(
+    provider: str,
+    argv: Sequence[str],
+    *,
+    env: Mapping[str, str],
+    cwd: Path,
+    stdin_text: str | None,
+) -> CliOutput:
+    """Run to completion; kill the process group if the attempt is cancelled."""
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            *argv,
+            stdin=asyncio.subprocess.PIPE if stdin_text is not None else asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env=dict(env),
+            cwd=cwd,
+            start_new_session=True,
+        )
+    except OSError as exc:
+        raise StepError(
+            "provider_unavailable", f"{provider}: cannot start {argv[0]}: {exc}"
+        ) from None
+    try:
+        stdout, stderr = await proc.communicate(
+            stdin_text.encode() if stdin_text is not None else None
+        )
+    except BaseException:
+        await kill_group(proc)
+        raise
+    signal_group(proc.pid, signal.SIGKILL)  # helpers the CLI left behind die with the step
+    secrets = secret_values(env)
+    return CliOutput(
+        returncode=proc.returncode if proc.returncode is not None else -1,
+        stdout=redact(stdout.decode(errors="replace"), secrets),
+        stderr=redact(stderr.decode(errors="replace"), secrets),
+    )
+
+
+def stderr_tail(text: str, limit: int = 600) -> str:
+    """The end of stderr without stack-trace frames: the part that says what went wrong."""
+    lines = [line for line in text.splitlines() if line.strip() and not line.startswith("    at ")]
+    return "\n".join(lines)[-limit:]

