@@ -171,6 +171,17 @@ def wait_until(
         time.sleep(interval)
 
 
+CONTROL_NOTICE_S = 0.5  # the runner polls control requests every 0.1 s
+
+
+def release_after_pause_seen(gate: Path) -> None:
+    """Let held agents finish once the runner has surely seen a pause request: it polls
+    every 0.1 s, so a step finishing sooner than that after the request may still unlock
+    its dependents."""
+    time.sleep(CONTROL_NOTICE_S)
+    gate.touch()
+
+
 def assert_dead(pid: int) -> None:
     """The process is gone (or a zombie about to be reaped by init)."""
     wait_until(lambda: not pid_alive(pid), timeout=5)

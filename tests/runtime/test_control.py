@@ -16,6 +16,7 @@ from tests.runtime.support import (
     assert_dead,
     by_step,
     finish,
+    release_after_pause_seen,
     start_ax,
     step,
     wait_until,
@@ -53,7 +54,7 @@ def test_pause_from_another_process_then_resume_without_rerunning(
     execution_id = only_execution_id(tmp_path)
     assert run_ax("workflow", "pause", execution_id[:8]).returncode == 0
     paused_at = time.time()
-    gate.touch()
+    release_after_pause_seen(gate)
     code, out, err = finish(runner)
     assert code == 4, err
     document = json.loads(out)
@@ -114,7 +115,7 @@ def test_cancel_a_paused_execution_directly(
     wait_until(lambda: len(agent_runs(ledger)) == 2)
     execution_id = only_execution_id(tmp_path)
     run_ax("workflow", "pause", execution_id)
-    gate.touch()
+    release_after_pause_seen(gate)
     assert finish(runner)[0] == 4
     assert run_ax("workflow", "cancel", execution_id).returncode == 0
     store = open_store(str(tmp_path / "ax.db"))
@@ -129,13 +130,15 @@ def test_cancel_a_paused_execution_directly(
 def test_resume_refuses_running_completed_and_unknown(
     run_ax: RunAx, ax_env: dict[str, str], tmp_path: Path, ledger: Path
 ) -> None:
-    path = write_workflow(tmp_path, workflow([step("a", "ax:sleep=1.5")]))
+    gate = tmp_path / "gate"
+    path = write_workflow(tmp_path, workflow([step("a", f"ax:wait-file={gate}")]))
     runner = start_ax(["workflow", "run", str(path)], env=ax_env, cwd=tmp_path)
     wait_until(lambda: bool(agent_runs(ledger)))
     execution_id = only_execution_id(tmp_path)
     refused = run_ax("workflow", "resume", execution_id)
     refused.assert_clean_error(2)
     assert "is running" in refused.stderr
+    gate.touch()
     assert finish(runner)[0] == 0
     done = run_ax("workflow", "resume", execution_id)
     done.assert_clean_error(2)
@@ -155,7 +158,7 @@ def test_two_racing_resumes_one_wins(
     wait_until(lambda: bool(agent_runs(ledger)))
     execution_id = only_execution_id(tmp_path)
     run_ax("workflow", "pause", execution_id)
-    gate.touch()
+    release_after_pause_seen(gate)
     assert finish(runner)[0] == 4
     racers = [
         start_ax(["workflow", "resume", execution_id], env=ax_env, cwd=tmp_path) for _ in range(2)

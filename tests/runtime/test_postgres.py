@@ -13,6 +13,7 @@ from tests.runtime.support import (
     agent_runs,
     by_step,
     finish,
+    release_after_pause_seen,
     run_in_process,
     start_ax,
     step,
@@ -67,7 +68,7 @@ def test_pause_and_resume_over_postgres(
     (execution,) = store.list_executions()
     store.close()
     assert run_ax("workflow", "pause", execution.id, env=env).returncode == 0
-    gate.touch()
+    release_after_pause_seen(gate)
     assert finish(runner)[0] == 4
     resumed = run_ax("workflow", "resume", execution.id, "--format", "json", env=env)
     assert resumed.returncode == 0, resumed.stderr
