@@ -9,12 +9,13 @@ from tests.runtime.support import agent_runs, assert_dead, by_step, step, workfl
 
 
 def test_failure_without_continue_cancels_running_steps_and_starts_nothing(
-    run_workflow, ledger: Path
+    run_workflow, ledger: Path, tmp_path: Path
 ) -> None:
+    busy_started = tmp_path / "busy-started"
     data = workflow(
         [
-            step("bad", "ax:sleep=0.2 ax:fail-always"),
-            step("busy", "ax:sleep=30 ax:ignore-term"),
+            step("bad", f"ax:wait-file={busy_started} ax:fail-always"),
+            step("busy", f"ax:announce={busy_started} ax:sleep=30 ax:ignore-term"),
             step("after-bad", "x", ["bad"]),
             step("after-busy", "x", ["busy"]),
         ]

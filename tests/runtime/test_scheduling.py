@@ -16,20 +16,24 @@ from tests.runtime.support import (
 )
 
 
-def test_dependent_starts_before_an_unrelated_slow_branch_ends(run_workflow, ledger: Path) -> None:
-    # A -> {B slow, C fast}; D after C. Level-by-level scheduling would hold D until B ends.
+def test_dependent_starts_before_an_unrelated_slow_branch_ends(
+    run_workflow, ledger: Path, tmp_path: Path
+) -> None:
+    # A -> {B, C}; D after C. B is held until D has run: level-by-level scheduling would
+    # hold D until B ends (and B would give up waiting after 30 s, failing the check).
+    gate = tmp_path / "d-done"
     data = workflow(
         [
             step("A"),
-            step("B", "ax:sleep=0.8", ["A"]),
+            step("B", f"ax:wait-file={gate}", ["A"]),
             step("C", "ax:sleep=0.05", ["A"]),
-            step("D", "ax:sleep=0.05", ["C"]),
+            step("D", f"ax:touch={gate}", ["C"]),
         ]
     )
     run = run_workflow(data)
     assert run.outcome.state == "completed"
     runs = {r.step: r for r in agent_runs(ledger)}
-    assert runs["D"].start < runs["B"].end
+    assert runs["D"].end < runs["B"].end
     assert runs["D"].start >= runs["C"].end
 
 
@@ -51,7 +55,7 @@ def test_every_step_starts_after_its_dependencies_were_committed(
 
 
 def test_peak_concurrency_equals_parallelism(run_workflow, ledger: Path) -> None:
-    data = workflow([step(f"w{i}", "ax:sleep=0.3") for i in range(8)], config={"parallelism": 3})
+    data = workflow([step(f"w{i}", "ax:sleep=0.5") for i in range(8)], config={"parallelism": 3})
     assert run_workflow(data).outcome.state == "completed"
     runs = agent_runs(ledger)
     assert len(runs) == 8
@@ -59,8 +63,8 @@ def test_peak_concurrency_equals_parallelism(run_workflow, ledger: Path) -> None
 
 
 def test_exclusive_step_overlaps_nothing(run_workflow, ledger: Path) -> None:
-    steps = [step(f"w{i}", "ax:sleep=0.15") for i in range(6)]
-    steps[2] = step("solo", "ax:sleep=0.15", parallel=False)
+    steps = [step(f"w{i}", "ax:sleep=0.3") for i in range(6)]
+    steps[2] = step("solo", "ax:sleep=0.1", parallel=False)
     steps.append(step("after", "ax:sleep=0.05", ["solo"], parallel=False))
     run = run_workflow(workflow(steps, config={"parallelism": 4}))
     assert run.outcome.state == "completed"

@@ -7,6 +7,8 @@ tests check ordering, overlap and re-runs from timestamps the agent itself recor
 Behaviour comes from the prompt's `ax:` directives (so each step can differ) or argv:
   ax:sleep=SECONDS           sleep before answering
   ax:wait-file=PATH          wait (up to 30 s) until PATH exists before answering
+  ax:touch=PATH              create PATH when done (another step may wait for it)
+  ax:announce=PATH           create PATH once started
   ax:fail-attempts=N         exit 1 (stderr "planned failure") while AX_ATTEMPT <= N
   ax:fail-always             exit 1 every time
   ax:grandchild=PATH         spawn a long-sleeping grandchild first, write its pid to PATH
@@ -92,6 +94,9 @@ def main() -> int:
         with open(options["grandchild"], "w", encoding="utf-8") as handle:
             handle.write(str(child.pid))
     record("start", prompt=prompt)
+    if "announce" in options:
+        with open(options["announce"], "a", encoding="utf-8"):
+            pass
     if "check-deps" in options and not deps_completed(options["check-deps"].split(",")):
         record("end", ok=False)
         sys.stderr.write("dependencies were not committed before this step started\n")
@@ -104,6 +109,9 @@ def main() -> int:
     attempt = int(os.environ.get("AX_ATTEMPT", "1"))
     failing = "fail-always" in options or attempt <= int(options.get("fail-attempts", "0"))
     record("end", ok=not failing)
+    if "touch" in options:
+        with open(options["touch"], "a", encoding="utf-8"):
+            pass
     if failing:
         sys.stderr.write(f"noise\nplanned failure of attempt {attempt}\n")
         return 1
