@@ -40,7 +40,9 @@ def test_automatic_checkpoints_every_interval(run_workflow) -> None:
 
 
 def kill_mid_step(ax_env: dict[str, str], tmp_path: Path, ledger: Path) -> str:
-    data = workflow([step("a", "ax:sleep=0.4"), step("b", "x", ["a"])])
+    """Run until `a` is running, then SIGKILL the runner. `a` is held until the test
+    creates tmp_path/gate (its orphaned agent finishes then)."""
+    data = workflow([step("a", f"ax:wait-file={tmp_path / 'gate'}"), step("b", "x", ["a"])])
     path = write_workflow(tmp_path, data)
     runner = start_ax(["workflow", "run", str(path)], env=ax_env, cwd=tmp_path)
     wait_until(lambda: bool(agent_runs(ledger)))
@@ -62,6 +64,7 @@ def test_pause_an_orphan_directly_then_resume(
     assert store.get_execution(execution_id).state == "paused"
     assert store.list_checkpoints(execution_id)[0].created_by == "pause"
     store.close()
+    (tmp_path / "gate").touch()
     resumed = run_ax("workflow", "resume", execution_id, "--format", "json")
     document = json.loads(resumed.stdout)
     assert document["state"] == "completed"
@@ -83,4 +86,5 @@ def test_cancel_an_orphan_directly(
     (a,) = store.list_step_executions(execution_id)
     assert a.state == "cancelled"
     store.close()
+    (tmp_path / "gate").touch()
     assert_dead(agent_runs(ledger)[0].pid)
