@@ -4,7 +4,6 @@ died (no live lease) are done directly by the command."""
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 from automatosx.store import open_store
@@ -77,10 +76,8 @@ def test_cancel_an_orphan_directly(
     run_ax: RunAx, ax_env: dict[str, str], tmp_path: Path, ledger: Path
 ) -> None:
     execution_id = kill_mid_step(ax_env, tmp_path, ledger)
-    started = time.monotonic()
     result = run_ax("workflow", "cancel", execution_id)
     assert result.returncode == 0 and "Cancelled" in result.stdout
-    assert time.monotonic() - started < 30
     store = open_store(str(tmp_path / "ax.db"))
     assert store.get_execution(execution_id).state == "cancelled"
     (a,) = store.list_step_executions(execution_id)
