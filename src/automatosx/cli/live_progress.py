@@ -20,7 +20,7 @@ from rich.text import Text
 
 from automatosx.cli.output import STATE_STYLES, human_duration
 from automatosx.definition.models import WorkflowDefinition
-from automatosx.store.records import AppendEvent, WriteOp
+from automatosx.store.records import AppendEvent, StepExecutionRecord, WriteOp
 
 MAX_ROWS = 25
 _EVENT_STATES = {
@@ -65,6 +65,14 @@ class LiveProgress:
 
     def __exit__(self, *exc: object) -> None:
         self.live.stop()
+
+    def seed(self, records: Sequence[StepExecutionRecord]) -> None:
+        """Start from what a resumed execution already did (latest attempt per step)."""
+        for record in sorted(records, key=lambda r: r.attempt):
+            row = self.rows.get(record.step_key)
+            if row is not None:
+                row.state, row.attempt = record.state, record.attempt
+                row.started, row.ended = record.started_at, record.completed_at
 
     def on_commit(self, ops: Sequence[WriteOp]) -> None:
         for op in ops:

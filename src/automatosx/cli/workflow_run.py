@@ -76,8 +76,11 @@ def resume_command(id: str = ID_ARGUMENT, format: OutputFormat = FORMAT_OPTION) 
 
     store = open_store()
     try:
-        definition = stored_definition(store, store.get_execution(id))
+        execution = store.get_execution(id)
+        definition = stored_definition(store, execution)
         with _progress(definition, format) as view:
+            if view is not None:
+                view.seed(store.list_step_executions(execution.id))
             runner = resume_execution(store, id, on_commit=view.on_commit if view else None)
             outcome = drive(runner)
         _report(store, outcome.execution_id, format)
@@ -100,7 +103,7 @@ def pause_command(id: str = ID_ARGUMENT) -> int:
     if execution.state == "paused":
         console.print(f"Paused {execution.id}.")
     else:
-        console.print(f"Pause requested for {execution.id}: running steps finish, then it pauses.")
+        console.print(f"Pause requested for {execution.id} (running steps finish first).")
     return 0
 
 
