@@ -90,13 +90,13 @@ def test_bad_or_missing_context_exits_2_before_anything_runs(
 def test_unknown_agent_and_agent_without_usable_provider_exit_2(
     run_ax: RunAx, tmp_path: Path
 ) -> None:
-    agents = {"hollow": {"provider": "command"}}  # a command provider with no command
+    agents = {"hollow": {"provider": "command", "command": ["no-such-program-ax"]}}
     data = workflow([step("a", agent="nobody"), step("b", agent="hollow")], agents=agents)
     path = write_workflow(tmp_path, data)
     result = run_ax("workflow", "run", str(path))
     result.assert_clean_error(2)
     assert "steps[0].agent" in result.stderr and "nobody" in result.stderr
-    assert "steps[1].agent" in result.stderr and "no usable provider" in result.stderr
+    assert "steps[1].agent" in result.stderr and "no-such-program-ax" in result.stderr
 
 
 def test_agent_files_in_the_working_directory_are_used(run_ax: RunAx, tmp_path: Path) -> None:
