@@ -12,9 +12,9 @@ import asyncio
 import importlib
 import inspect
 import json
+import os
 import sys
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from automatosx.agents.base import Availability, ProviderCall, ProviderResult
@@ -32,7 +32,7 @@ class PythonProvider:
         if not agent.callable:
             return Availability(False, "no `callable` (package.module:function) configured")
         try:
-            self.resolve(agent.callable, str(Path.cwd()))
+            self.resolve(agent.callable, os.getcwd())  # cached: cheap on every call
         except StepError as exc:
             return Availability(False, exc.message)
         return Availability(True, f"calls {agent.callable}")
