@@ -3,8 +3,9 @@
 The key comes from the variable the agent's `apiKeyEnv` names (default
 `ANTHROPIC_API_KEY`) and travels only in the `x-api-key` header. `baseUrl` accepts either
 the host (`https://api.anthropic.com`, as `ANTHROPIC_BASE_URL` is usually written) or the
-`/v1` root. HTTP 429 maps to `rate_limit` with the server's `retry-after`, 529 (overloaded)
-and 502-504 to `provider_unavailable`, 401/403 to `auth_error`.
+`/v1` root; without it, `ANTHROPIC_BASE_URL` is honoured as the SDKs do. HTTP 429 maps
+to `rate_limit` with the server's `retry-after`, 529 (overloaded) and 502-504 to
+`provider_unavailable`, 401/403 to `auth_error`.
 """
 
 from __future__ import annotations
@@ -44,7 +45,9 @@ class AnthropicProvider:
 
     async def invoke(self, call: ProviderCall) -> ProviderResult:
         agent = call.agent
-        url = messages_url(agent.base_url or DEFAULT_BASE_URL)
+        url = messages_url(
+            agent.base_url or os.environ.get("ANTHROPIC_BASE_URL") or DEFAULT_BASE_URL
+        )
         key = os.environ.get(agent.api_key_env or DEFAULT_KEY_ENV, "")
         headers = {"x-api-key": key, "anthropic-version": API_VERSION}
         body = request_body(call)

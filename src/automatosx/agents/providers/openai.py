@@ -2,7 +2,8 @@
 
 OpenAI itself, or a server that speaks its API (Ollama, vLLM, llama.cpp's server, LM
 Studio): the agent's `baseUrl` picks it, `apiKeyEnv` names the variable holding the key
-(default `OPENAI_API_KEY`; local servers need none). The answer is streamed (server-sent
+(default `OPENAI_API_KEY`; local servers need none). Without `baseUrl`, `OPENAI_BASE_URL`
+is honoured as the vendor SDKs do. The answer is streamed (server-sent
 events) so a long generation keeps the connection visibly alive and the read timeout bounds
 the gap between tokens, not the whole answer; usage arrives in the last chunk.
 """
@@ -39,13 +40,14 @@ class OpenAIProvider:
         key_env = agent.api_key_env or DEFAULT_KEY_ENV
         if os.environ.get(key_env):
             return Availability(True, f"{key_env} set")
-        if agent.base_url and agent.base_url.rstrip("/") != DEFAULT_BASE_URL:
-            return Availability(True, f"baseUrl {agent.base_url} (no key needed)")
+        base_url = endpoint(agent)
+        if base_url != DEFAULT_BASE_URL:
+            return Availability(True, f"server at {base_url} (no key needed)")
         return Availability(False, f"set {key_env} (or give the agent a baseUrl)")
 
     async def invoke(self, call: ProviderCall) -> ProviderResult:
         agent = call.agent
-        base_url = (agent.base_url or DEFAULT_BASE_URL).rstrip("/")
+        base_url = endpoint(agent)
         url = f"{base_url}/chat/completions"
         key = os.environ.get(agent.api_key_env or DEFAULT_KEY_ENV, "")
         headers = {"Authorization": f"Bearer {key}"} if key else {}
@@ -73,6 +75,11 @@ class OpenAIProvider:
             tokens_in=stream.tokens_in,
             tokens_out=stream.tokens_out,
         )
+
+
+def endpoint(agent: AgentSpec) -> str:
+    """The API root: the agent's `baseUrl`, else `OPENAI_BASE_URL`, else OpenAI's."""
+    return (agent.base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
 
 
 def request_body(call: ProviderCall, base_url: str) -> dict[str, Any]:
