@@ -171,14 +171,9 @@ def wait_until(
         time.sleep(interval)
 
 
-CONTROL_NOTICE_S = 0.5  # the runner polls control requests every 0.1 s
-
-
 def release_after_pause_seen(gate: Path) -> None:
-    """Let held agents finish once the runner has surely seen a pause request: it polls
-    every 0.1 s, so a step finishing sooner than that after the request may still unlock
-    its dependents."""
-    time.sleep(CONTROL_NOTICE_S)
+    """Let held agents finish right after a pause request was recorded: the runner asks the
+    store for control requests before starting any step, so no dependent may start now."""
     gate.touch()
 
 

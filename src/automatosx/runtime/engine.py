@@ -140,6 +140,15 @@ class ExecutionRunner:
             self._record_finished()
         if progress.fatal_failure:
             return await self._stop("failed", progress.fatal_failure)
+        if not self._pausing:
+            # Ask the store, not only the 100 ms poll: a pause or cancel recorded before this
+            # moment must never be followed by a new step.
+            self._note_control(self.store.control_request(self.lease.execution_id))
+            if self._control == "cancel":
+                self._cancel_reason = "cancelled by request"
+                return await self._stop("cancelled", self._cancel_reason)
+            if self._control == "pause":
+                self._begin_pause()
         calls: list[ProviderCall] = []
         if self._retries_due:
             due, self._retries_due = self._retries_due, []

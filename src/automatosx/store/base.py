@@ -101,6 +101,11 @@ class Store(Protocol):
         """Ask the runner to pause or cancel; returns the updated execution."""
         ...
 
+    def control_request(self, execution_id: str) -> ControlRequest | None:
+        """The pending request, read cheaply: the runner asks before starting any step, so a
+        pause or cancel recorded before that moment is never followed by a new step."""
+        ...
+
     # ---- fenced writes ----
     def write(self, lease: Lease, ops: Sequence[WriteOp]) -> None:
         """Apply `ops` in order in one transaction, or raise LeaseLostError and apply none."""

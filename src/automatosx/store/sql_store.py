@@ -18,7 +18,7 @@ import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 from automatosx.definition.models import WorkflowDefinition
 from automatosx.errors import LeaseLostError, NotFoundError, StateConflictError
@@ -269,6 +269,12 @@ class SqlStore(ABC):
             )
 
     # ---- control from any process ----
+    def control_request(self, execution_id: str) -> ControlRequest | None:
+        row = self._fetch_one(
+            "SELECT control_request FROM workflow_executions WHERE id = ?", (execution_id,)
+        )
+        return None if row is None else cast("ControlRequest | None", row[0])
+
     def request_control(self, execution_id: str, request: ControlRequest) -> ExecutionRecord:
         execution_id = self.get_execution(execution_id).id
         with self._transaction() as db:
