@@ -9,7 +9,7 @@ a grammar built from the schema, so even a tiny model answers with schema-shaped
 Inference is CPU-bound and blocking, so it runs in a worker thread; one model instance per
 file is loaded once and shared, behind a lock because a llama context is not thread-safe
 (parallel local steps take turns). A cancelled step sets a flag that the generation loop
-checks after every token, so the thread stops within a token instead of finishing the text.
+checks between tokens, so the thread stops within a token instead of finishing the text.
 """
 
 from __future__ import annotations
@@ -147,9 +147,8 @@ def _loaded(path: Path) -> _LoadedModel:
 
 
 def _generate(path: Path, call: ProviderCall, stop: threading.Event) -> _Answer:
-    """Runs in a worker thread."""
-    from llama_cpp import StoppingCriteriaList
-
+    """Runs in a worker thread. Streams token by token so a cancelled step can stop the
+    generation between two tokens (closing the stream ends llama.cpp's loop)."""
     model = _loaded(path)
     agent = call.agent
     messages = []
@@ -161,19 +160,29 @@ def _generate(path: Path, call: ProviderCall, stop: threading.Event) -> _Answer:
     options: dict[str, Any] = {
         "max_tokens": agent.max_tokens or DEFAULT_MAX_TOKENS,
         "temperature": agent.temperature if agent.temperature is not None else 0.2,
-        "stopping_criteria": StoppingCriteriaList([lambda _ids, _logits: stop.is_set()]),
+        "stream": True,
     }
     if call.output_schema:
         options["response_format"] = {"type": "json_object", "schema": call.output_schema}
+    parts: list[str] = []
+    tokens_in: int | None = None
     with model.lock:
-        if stop.is_set():
-            raise StepError("cancelled", "local: cancelled before generation started")
         try:
-            completion = model.llama.create_chat_completion(messages=messages, **options)
+            stream = model.llama.create_chat_completion(messages=messages, **options)
+            try:
+                for chunk in stream:
+                    if stop.is_set():
+                        raise StepError("cancelled", "local: cancelled")
+                    content = chunk["choices"][0]["delta"].get("content")
+                    if content:
+                        if tokens_in is None:  # prompt evaluated, first token not yet
+                            tokens_in = int(model.llama.n_tokens)
+                        parts.append(content)
+            finally:
+                stream.close()
+        except StepError:
+            raise
         except Exception as exc:  # too long for the context, a schema the grammar lacks
             raise StepError("provider_error", f"local: {type(exc).__name__}: {exc}") from None
-    if stop.is_set():
-        raise StepError("cancelled", "local: cancelled")
-    text = completion["choices"][0]["message"].get("content") or ""
-    usage = completion.get("usage") or {}
-    return _Answer(str(text), usage.get("prompt_tokens"), usage.get("completion_tokens"))
+    # llama.cpp streams one chunk per generated token.
+    return _Answer("".join(parts), tokens_in, len(parts))
