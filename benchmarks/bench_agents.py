@@ -28,3 +28,14 @@ def mark_start(prompt: str, **_: Any) -> str:
     with open(path, "a", encoding="utf-8") as handle:
         handle.write(f"{time.time()}\n")
     return "marked"
+
+
+async def block_first_attempt(prompt: str, *, attempt: int, execution_id: str, **_: Any) -> str:
+    """First attempt: record the execution ID and hang (the benchmark kills the runner here).
+    A later attempt (after `resume`) records when it started and returns."""
+    path = os.environ["AX_BENCH_MARK"]
+    with open(path, "a", encoding="utf-8") as handle:
+        handle.write(f"{time.time()} {attempt} {execution_id}\n")
+    if attempt == 1:
+        await asyncio.sleep(3600)
+    return "resumed"

@@ -75,5 +75,17 @@ def wall_time_s(args: list[str], repeat: int = 7) -> float:
     return times[len(times) // 2]
 
 
+def wait_for_line(path: Path, count: int, timeout_s: float = 120.0) -> str:
+    """The `count`-th line of a marker file an agent appends to, once it is there."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if path.exists():
+            lines = path.read_text(encoding="utf-8").splitlines()
+            if len(lines) >= count:
+                return lines[count - 1]
+        time.sleep(0.002)
+    raise TimeoutError(f"{path} did not get {count} line(s) in {timeout_s} s")
+
+
 def peak_rss_mb_of_self() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

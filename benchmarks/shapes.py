@@ -8,6 +8,7 @@ AGENTS = {
     "noop": {"provider": "python", "callable": "bench_agents:noop"},
     "sleeper": {"provider": "python", "callable": "bench_agents:sleep"},
     "marker": {"provider": "python", "callable": "bench_agents:mark_start"},
+    "blocker": {"provider": "python", "callable": "bench_agents:block_first_attempt"},
 }
 
 
@@ -75,3 +76,25 @@ def layered(n: int, width: int = 10) -> dict[str, Any]:
 
 def first_step() -> dict[str, Any]:
     return _workflow("first-step", [{"key": "first", "agent": "marker", "prompt": "x"}])
+
+
+def http_calls(n: int, base_url: str) -> dict[str, Any]:
+    """n independent `openai`-provider steps, all allowed to run at once."""
+    steps = [{"key": f"call{i}", "agent": "llm", "prompt": f"question {i}"} for i in range(n)]
+    data = _workflow(f"http-{n}", steps, parallelism=n)
+    data["agents"] = {"llm": {"provider": "openai", "baseUrl": base_url, "model": "bench-model"}}
+    return data
+
+
+def resumable_chain(done: int) -> dict[str, Any]:
+    """`done` no-op steps, then `blocker` (which hangs on its first attempt, so the runner
+    can be killed inside it), then one more step."""
+    data = chain(done)
+    data["name"] = f"resume-after-kill-{done}"
+    data["steps"].append(
+        {"key": "blocker", "agent": "blocker", "prompt": "x", "dependencies": [f"s{done - 1}"]}
+    )
+    data["steps"].append(
+        {"key": "after", "agent": "noop", "prompt": "x", "dependencies": ["blocker"]}
+    )
+    return data
