@@ -2,13 +2,18 @@
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+# llama-cpp-python compiles llama.cpp with -march=native. These VMs advertise AMX but fault
+# on its instructions (SIGILL in the first matrix multiply), so the build leaves AMX out.
+ifeq ($(shell uname -m),x86_64)
+LLAMA_BUILD_FLAGS := CFLAGS="-mno-amx-tile -mno-amx-int8 -mno-amx-bf16" CXXFLAGS="-mno-amx-tile -mno-amx-int8 -mno-amx-bf16"
+endif
 
 .PHONY: example test lint bench
 
 $(BIN)/ax: pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(LLAMA_BUILD_FLAGS) $(BIN)/pip install --quiet -e '.[dev]'
 	touch $(BIN)/ax
 
 example: $(BIN)/ax
