@@ -20,6 +20,7 @@ from automatosx.store.redact import SecretRedactor, redactor_from_env
 from automatosx.store.rows import WORKFLOW_COLUMNS, workflow_from_row
 from automatosx.store.sql_store import SqlStore
 from automatosx.store.sqlite_file import connect, retry_busy
+from automatosx.store.wal_checkpointer import WalCheckpointer
 from automatosx.store.workflow_sql import search_words
 from automatosx.store.write_ops import Connection
 
@@ -40,8 +41,14 @@ class SqliteStore(SqlStore):
         self.synchronous = synchronous
         self._conn = connect(location, synchronous)
         self._lock = threading.RLock()
+        self._checkpointer: WalCheckpointer | None = None
+        if location != ":memory:":  # checkpoints happen off the commit path (see module)
+            self._conn.execute("PRAGMA wal_autocheckpoint = 0")
+            self._checkpointer = WalCheckpointer(location)
 
     def close(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.stop()
         with self._lock:
             self._conn.close()
 
@@ -57,6 +64,8 @@ class SqliteStore(SqlStore):
                     conn.execute("ROLLBACK")
                 raise
             conn.execute("COMMIT")
+        if self._checkpointer is not None:
+            self._checkpointer.note_commit()
 
     def _fetch_all(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         with self._lock:
