@@ -2,7 +2,8 @@
 
 The module is imported from the working directory or the installed environment, once, and
 called as `function(prompt, *, execution_id, step_key, attempt, context)`. Async functions
-run on the event loop; sync ones in a worker thread so a slow one cannot stall the engine.
+run on the event loop; sync ones in a worker thread (`callable_threads`) so a slow one
+cannot stall the engine.
 A `StepError` keeps its kind; any other exception is `provider_error`.
 """
 
@@ -18,6 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 from automatosx.agents.base import Availability, ProviderCall, ProviderResult
+from automatosx.agents.providers.callable_threads import CALLABLE_THREADS
 from automatosx.definition.models import AgentSpec
 from automatosx.errors import StepError
 
@@ -71,7 +73,7 @@ class PythonProvider:
             if inspect.iscoroutinefunction(func):
                 output = await func(call.prompt, **kwargs)
             else:
-                output = await asyncio.to_thread(func, call.prompt, **kwargs)
+                output = await CALLABLE_THREADS.run(func, call.prompt, **kwargs)
                 if inspect.isawaitable(output):
                     output = await output
         except StepError:
