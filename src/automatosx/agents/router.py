@@ -49,7 +49,8 @@ class Router:
 
             providers = provider_table()
         self.registry = registry
-        self.providers = dict(providers)
+        # Not copied: the default table imports a provider's module on first lookup.
+        self.providers = providers
         self.breakers = breakers if breakers is not None else PROCESS_BREAKERS
         self._prices: dict[Path, PriceTable] = {}
 
