@@ -9,6 +9,7 @@ Figures are medians of `--repeat` runs (default 3); differences under ~1.5x are 
 from __future__ import annotations
 
 import argparse
+import compileall
 import json
 import os
 import platform
@@ -232,6 +233,11 @@ def main() -> int:
     parser.add_argument("--save-baseline", action="store_true")
     options = parser.parse_args()
 
+    # An installed package has its bytecode compiled (pip does it); a development checkout
+    # run with PYTHONDONTWRITEBYTECODE=1 (as here) would recompile every module of ax in
+    # every process and measure the compiler instead of ax.
+    compileall.compile_dir(str(ROOT / "src" / "automatosx"), quiet=1)
+    compileall.compile_file(str(ROOT / "benchmarks" / "bench_agents.py"), quiet=1)
     floor_figures = floors.measure()
     figures: Figures = {}
     errors: dict[str, str] = {}
