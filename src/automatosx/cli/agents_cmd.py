@@ -16,11 +16,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
-from rich.markup import escape
-from rich.table import Table
 
 from automatosx.cli.apps import agent_app, provider_app
-from automatosx.cli.output import OutputFormat, console, human_duration, print_json
+from automatosx.cli.output import OutputFormat, console, escape, human_duration, print_json
 from automatosx.errors import NotFoundError
 
 if TYPE_CHECKING:
@@ -91,6 +89,8 @@ def agent_list(output: OutputFormat = FORMAT_OPTION) -> None:
     if output == OutputFormat.json:
         print_json(documents)
         return
+    from rich.table import Table
+
     table = Table(box=None, header_style="bold")
     for column in ("NAME", "ROLE", "PROVIDERS", "MODEL", "SOURCE"):
         table.add_column(column)
@@ -123,6 +123,8 @@ def agent_show(
     if output == OutputFormat.json:
         print_json(document)
         return
+    from rich.table import Table
+
     table = Table(box=None, show_header=False)
     table.add_column(style="bold")
     table.add_column()
@@ -167,6 +169,8 @@ def provider_list(output: OutputFormat = FORMAT_OPTION) -> None:
     if output == OutputFormat.json:
         print_json(documents)
         return
+    from rich.table import Table
+
     table = Table(box=None, header_style="bold")
     for column in ("PROVIDER", "AVAILABLE", "REASON"):
         table.add_column(column)

@@ -12,9 +12,10 @@ import sys
 import time
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
-from rich.console import Console
+if TYPE_CHECKING:
+    from rich.console import Console
 
 
 def _piped_width() -> int | None:
@@ -25,8 +26,38 @@ def _piped_width() -> int | None:
     return 200
 
 
-console = Console(highlight=False, soft_wrap=False, width=_piped_width())
-err_console = Console(stderr=True, highlight=False)
+class _LazyConsole:
+    """A Rich `Console` made on first use. Importing Rich costs ~35 ms, which commands that
+    print JSON (and `run` before its first step) should not pay."""
+
+    def __init__(self, **options: Any) -> None:
+        object.__setattr__(self, "_options", options)
+        object.__setattr__(self, "_console", None)
+
+    def _real(self) -> Console:
+        real = object.__getattribute__(self, "_console")
+        if real is None:
+            from rich.console import Console
+
+            real = Console(**object.__getattribute__(self, "_options"))
+            object.__setattr__(self, "_console", real)
+        return cast("Console", real)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real(), name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        setattr(self._real(), name, value)
+
+    def __enter__(self) -> Console:  # special methods bypass __getattr__
+        return self._real().__enter__()
+
+    def __exit__(self, *exc: Any) -> None:
+        self._real().__exit__(*exc)
+
+
+console = cast("Console", _LazyConsole(highlight=False, soft_wrap=False, width=_piped_width()))
+err_console = cast("Console", _LazyConsole(stderr=True, highlight=False))
 
 
 class OutputFormat(StrEnum):
@@ -44,6 +75,13 @@ STATE_STYLES = {
     "pending": "dim",
     "skipped": "dim",
 }
+
+
+def escape(text: str) -> str:
+    """`text` with Rich markup escaped (Rich is imported on first use, see `_LazyConsole`)."""
+    from rich.markup import escape as rich_escape
+
+    return rich_escape(text)
 
 
 def print_json(document: Any) -> None:

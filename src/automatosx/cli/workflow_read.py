@@ -15,14 +15,13 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import typer
-from rich.markup import escape
-from rich.table import Table
 
 from automatosx.cli.apps import workflow_app
 from automatosx.cli.output import (
     OutputFormat,
     console,
     err_console,
+    escape,
     human_duration,
     human_size,
     iso,
@@ -33,6 +32,8 @@ from automatosx.cli.output import (
 from automatosx.errors import AxError
 
 if TYPE_CHECKING:
+    from rich.table import Table
+
     from automatosx.store.base import Store
     from automatosx.store.records import (
         CheckpointRecord,
@@ -292,6 +293,8 @@ _WRAPPING_COLUMNS = frozenset({"Description", "Data", "Label"})
 
 def _table(*columns: str) -> Table:
     """A plain table; IDs and times never wrap (they are copied and scanned), text folds."""
+    from rich.table import Table
+
     table = Table(show_edge=False, pad_edge=False, header_style="bold")
     for column in columns:
         table.add_column(
