@@ -192,3 +192,20 @@ def test_many_concurrent_calls_share_one_connection_pool(
     results = asyncio.run(burst())
     assert [r.output for r in results] == ["hello from loopback"] * 50
     assert len(vendor_api.model_calls()) == 50
+
+
+def test_calls_beyond_the_in_flight_limit_wait_their_turn(
+    vendor_api: VendorAPI, api_key: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The per-loop bound that keeps event-loop lag low under hundreds of parallel steps."""
+    monkeypatch.setenv("AX_HTTP_MAX_IN_FLIGHT", "5")
+    vendor_api.delay_s = 0.1
+    agent = openai_agent(vendor_api, api_key)
+
+    async def burst() -> list[ProviderResult]:
+        provider = OpenAIProvider()
+        calls = [provider.invoke(make_call(agent, step_key=f"s{i}")) for i in range(20)]
+        return await asyncio.gather(*calls)
+
+    assert len(asyncio.run(burst())) == 20
+    assert vendor_api.max_in_flight == 5

@@ -17,8 +17,8 @@ import httpx
 
 from automatosx.agents.base import Availability, ProviderCall, ProviderResult
 from automatosx.agents.providers.http_api import (
+    pooled_client,
     request_timeout,
-    shared_client,
     status_error,
     transport_error,
 )
@@ -52,9 +52,10 @@ class AnthropicProvider:
         headers = {"x-api-key": key, "anthropic-version": API_VERSION}
         body = request_body(call)
         try:
-            response = await shared_client().post(
-                url, json=body, headers=headers, timeout=request_timeout(call.timeout_s)
-            )
+            async with pooled_client() as client:
+                response = await client.post(
+                    url, json=body, headers=headers, timeout=request_timeout(call.timeout_s)
+                )
         except httpx.HTTPError as exc:
             error = transport_error(self.name, url, exc)
             raise StepError(error.kind, redact(error.message, [key])) from None

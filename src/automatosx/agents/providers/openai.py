@@ -18,8 +18,8 @@ import httpx
 
 from automatosx.agents.base import Availability, ProviderCall, ProviderResult
 from automatosx.agents.providers.http_api import (
+    pooled_client,
     request_timeout,
-    shared_client,
     status_error,
     transport_error,
 )
@@ -53,9 +53,12 @@ class OpenAIProvider:
         headers = {"Authorization": f"Bearer {key}"} if key else {}
         body = request_body(call, base_url)
         try:
-            async with shared_client().stream(
-                "POST", url, json=body, headers=headers, timeout=request_timeout(call.timeout_s)
-            ) as response:
+            async with (
+                pooled_client() as client,
+                client.stream(
+                    "POST", url, json=body, headers=headers, timeout=request_timeout(call.timeout_s)
+                ) as response,
+            ):
                 if response.status_code >= 400:
                     raise status_error(
                         self.name,
