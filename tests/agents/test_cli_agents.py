@@ -104,3 +104,4 @@ def test_provider_test_local_runs_the_bundled_model(run_ax: RunAx) -> None:
     report = json.loads(result.stdout)
     assert report["ok"] is True and report["model"] == "smollm2-135m-instruct"
     assert report["tokensOut"] and report["costUsd"] == 0.0
+    assert "Traceback" not in result.stderr  # the model is freed cleanly at exit
