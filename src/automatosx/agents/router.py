@@ -22,6 +22,7 @@ from pathlib import Path
 
 from automatosx.agents.base import Provider, ProviderCall, ProviderResult
 from automatosx.agents.circuit_breaker import PROCESS_BREAKERS, BreakerBoard
+from automatosx.agents.io_loop import run_on_io_loop
 from automatosx.agents.pricing import PriceTable
 from automatosx.agents.registry import AgentRegistry
 from automatosx.definition.models import AgentSpec
@@ -34,6 +35,9 @@ BREAKER_FAILURE_KINDS = frozenset(
 DEFAULT_PROVIDER_ORDER = ("claude-code", "gemini-cli", "codex", "openai", "anthropic", "local")
 # The user's own programs fail for their own reasons, not because a service is down.
 NO_BREAKER = frozenset({"command", "python"})
+# HTTP clients do enough Python work per call to stall the engine's loop when hundreds run
+# at once: their calls run on a separate loop thread (see io_loop).
+IO_LOOP_PROVIDERS = frozenset({"openai", "anthropic"})
 
 
 class Router:
@@ -151,7 +155,10 @@ class Router:
                 )
                 continue
             try:
-                result = await provider.invoke(call)
+                if name in IO_LOOP_PROVIDERS:
+                    result = await run_on_io_loop(provider.invoke(call))
+                else:
+                    result = await provider.invoke(call)
             except StepError as exc:
                 if breaker is not None:
                     if exc.kind in BREAKER_FAILURE_KINDS:
