@@ -6,11 +6,14 @@ steps and a workflow with hundreds of parallel steps reuses sockets instead of p
 TCP (and TLS) handshake per call; per loop because a client's connections belong to the
 loop that opened them. Three measured costs shape the rest (500 concurrent calls against a
 loopback server answering all of them after 0.25 s, sampling the loop's lateness every
-millisecond; without these measures it lagged 350 ms):
-- every in-flight call costs the loop about 2 ms of httpx/httpcore work, and answers that
-  arrive together are processed in one loop iteration, so at most `MAX_IN_FLIGHT` calls per
-  loop are in flight (64 by default, `AX_HTTP_MAX_IN_FLIGHT` to change): the loop's lag
-  then stays near 40 ms at worst, at the price of queueing calls beyond that many;
+millisecond; without these measures the loop lagged 350 ms):
+- every in-flight call costs about 2 ms of httpx/httpcore work, and answers that arrive
+  together are processed in one loop iteration, so at most `MAX_IN_FLIGHT` calls per loop
+  are in flight (64 by default, `AX_HTTP_MAX_IN_FLIGHT` to change). The router runs these
+  calls on its own I/O loop thread (`agents/io_loop.py`), where this work still competes for
+  the GIL with the engine's loop: measured with both, the engine's loop lagged 43-47 ms at
+  most (p99 12-13 ms) with 64 in flight, 55-60 ms with 128, 89 ms with no bound, at the
+  price of queueing calls beyond that many (180 vs 350 calls/s against that server);
 - httpcore's pool scans every connection each time a request is queued or finishes (O(N^2)
   in concurrent calls): a loop's calls are spread over `POOL_SHARDS` clients, round robin;
 - the first request on a loop would load the TLS trust store and import httpcore's
