@@ -64,8 +64,8 @@ class SqliteStore(SqlStore):
                     conn.execute("ROLLBACK")
                 raise
             conn.execute("COMMIT")
-        if self._checkpointer is not None:
-            self._checkpointer.note_commit()
+            if self._checkpointer is not None:
+                self._checkpointer.note_commit(conn)
 
     def _fetch_all(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         with self._lock:

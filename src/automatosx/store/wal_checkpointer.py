@@ -1,18 +1,20 @@
-"""Moving SQLite's WAL checkpoints off the runner's commit path.
+"""Moving SQLite's WAL checkpoints (mostly) off the runner's commit path.
 
 By default SQLite checkpoints inside the commit that pushes the WAL past 1,000 pages: that
 commit then copies the pages into the database file and fsyncs both files, even with
 `synchronous=NORMAL`. For a runner committing once per step this was the largest single
 cost of a step (about half of it in a 1,000-step chain). A store that writes therefore turns
-automatic checkpoints off on its own connection and asks this background thread, which has
-its own connection, to checkpoint every `KICK_EVERY_COMMITS` commits:
+automatic checkpoints off on its own connection and instead:
 
-- a PASSIVE checkpoint copies what is committed so far while the runner keeps committing
-  (SQLite releases the GIL while it works, so the engine's loop runs meanwhile);
-- once the WAL holds more than `RESTART_FRAMES` frames, a RESTART checkpoint copies the short
-  tail and lets the next writer start the WAL file over, so it stays bounded. It holds the
-  write lock for that tail only, and gives up after `BUSY_TIMEOUT_MS` if a reader is in the
-  way (it tries again later).
+- every `KICK_EVERY_COMMITS` commits, wakes a background thread with its own connection that
+  runs a PASSIVE checkpoint: it copies what is committed so far while the runner goes on
+  committing (SQLite releases the GIL while it works, so the engine's loop runs meanwhile);
+- every `WRITER_EVERY_COMMITS` commits, runs a PASSIVE checkpoint itself, between two
+  transactions (and again every few commits until one copies every frame, if the thread or
+  a reader was in the way). The thread has usually copied nearly everything by then, so
+  this finishes a short tail; and once everything is copied, the next write starts the WAL
+  file over. This keeps the WAL bounded even when the thread is starved (a busy machine, a
+  tight loop).
 
 Durability is unchanged: a checkpoint only moves committed pages from the WAL into the
 database file; a commit is durable (per the `synchronous` setting) once it is in the WAL.
@@ -20,25 +22,36 @@ database file; a commit is durable (per the `synchronous` setting) once it is in
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import threading
 
-KICK_EVERY_COMMITS = 128
-RESTART_FRAMES = 4096  # 16 MB of 4 KB pages
-BUSY_TIMEOUT_MS = 100
+KICK_EVERY_COMMITS = 64
+WRITER_EVERY_COMMITS = 512
+WRITER_RETRY_COMMITS = 8
 
 
 class WalCheckpointer:
     def __init__(self, location: str) -> None:
         self._location = location
         self._commits = 0
+        self._writer_due_at: int | None = None
         self._wake = threading.Event()
         self._stopping = False
         self._thread: threading.Thread | None = None
 
-    def note_commit(self) -> None:
-        """Called after each write transaction; wakes the thread every few commits."""
+    def note_commit(self, writer: sqlite3.Connection) -> None:
+        """Called by the store after each write transaction, with its connection (outside
+        any transaction, under the store's lock)."""
         self._commits += 1
+        if self._commits % WRITER_EVERY_COMMITS == 0:
+            self._writer_due_at = self._commits
+        if self._writer_due_at is not None:
+            if self._commits >= self._writer_due_at and self._writer_checkpoint(writer):
+                self._writer_due_at = None
+            elif self._commits >= self._writer_due_at:  # the thread or a reader was in the way
+                self._writer_due_at = self._commits + WRITER_RETRY_COMMITS
+            return  # no background checkpoint meanwhile: it would be in the writer's way
         if self._commits % KICK_EVERY_COMMITS == 0:
             if self._thread is None:
                 self._thread = threading.Thread(
@@ -46,6 +59,16 @@ class WalCheckpointer:
                 )
                 self._thread.start()
             self._wake.set()
+
+    @staticmethod
+    def _writer_checkpoint(writer: sqlite3.Connection) -> bool:
+        """A PASSIVE checkpoint on the writer's connection; True if it copied every frame
+        (then the next write transaction starts the WAL file over)."""
+        try:
+            busy, frames, copied = writer.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        except sqlite3.Error:
+            return False
+        return not busy and copied >= frames
 
     def stop(self) -> None:
         """Stop the thread (before the store closes its connection, so that the last
@@ -64,21 +87,12 @@ class WalCheckpointer:
         except sqlite3.Error:
             return  # the store's own connection will checkpoint when it closes
         try:
-            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
             while True:
                 self._wake.wait()
                 self._wake.clear()
                 if self._stopping:
                     return
-                self._checkpoint(conn)
+                with contextlib.suppress(sqlite3.Error):  # busy: the next kick tries again
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
         finally:
             conn.close()
-
-    @staticmethod
-    def _checkpoint(conn: sqlite3.Connection) -> None:
-        try:
-            _, frames, _ = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-            if frames >= RESTART_FRAMES:
-                conn.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()
-        except sqlite3.Error:
-            pass  # busy or interrupted: the next kick tries again

@@ -1,0 +1,101 @@
+"""WAL checkpoints off the commit path: the WAL stays bounded, nothing committed is lost."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from pathlib import Path
+
+import pytest
+
+from automatosx.definition.models import WorkflowDefinition
+from automatosx.store import open_store, wal_checkpointer
+from automatosx.store.records import AppendEvent, FinishStepAttempt, StartStepAttempt
+
+STEPS = 1500
+
+
+def _run_chain_writes(db: Path) -> str:
+    """The writes of a STEPS-step chain, one transaction per step, as the engine does them."""
+    definition = WorkflowDefinition.model_validate(
+        {"name": "wal", "steps": [{"key": "a", "agent": "x", "prompt": "p"}]}
+    )
+    store = open_store(str(db))
+    try:
+        workflow = store.upsert_workflow(definition)
+        execution, lease = store.create_execution(
+            workflow_id=workflow.id,
+            context={},
+            triggered_by="test",
+            priority=0,
+            owner="test-owner",
+            lease_seconds=60,
+        )
+        store.write(lease, [StartStepAttempt("s0", 1, "x", "python", time.time())])
+        for i in range(1, STEPS + 1):
+            now = time.time()
+            store.write(
+                lease,
+                [
+                    FinishStepAttempt(f"s{i - 1}", 1, "completed", now, output="x" * 200),
+                    AppendEvent("step_completed", f"s{i - 1}", {"attempt": 1}, now),
+                    StartStepAttempt(f"s{i}", 1, "x", "python", now),
+                    AppendEvent("step_started", f"s{i}", {"attempt": 1}, now),
+                ],
+            )
+        wal = Path(f"{db}-wal")
+        assert wal.stat().st_size < 4 * 1024 * 1024, wal.stat().st_size
+        return execution.id
+    finally:
+        store.close()
+
+
+def test_the_wal_stays_bounded_and_every_commit_is_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Small thresholds so the bound shows after a few MB (unbounded it would be ~20 MB).
+    monkeypatch.setattr(wal_checkpointer, "KICK_EVERY_COMMITS", 8)
+    monkeypatch.setattr(wal_checkpointer, "WRITER_EVERY_COMMITS", 32)
+    db = tmp_path / "wal.db"
+    execution_id = _run_chain_writes(db)
+    # The last connection to close checkpointed everything and removed the WAL.
+    assert not Path(f"{db}-wal").exists()
+    reader = sqlite3.connect(db)
+    events = reader.execute(
+        "SELECT COUNT(*) FROM workflow_events WHERE execution_id = ?", (execution_id,)
+    ).fetchone()[0]
+    completed = reader.execute(
+        "SELECT COUNT(*) FROM workflow_step_executions WHERE state = 'completed'"
+    ).fetchone()[0]
+    reader.close()
+    assert (events, completed) == (2 * STEPS, STEPS)
+
+
+def test_a_reader_sees_each_commit_while_checkpoints_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(wal_checkpointer, "KICK_EVERY_COMMITS", 4)
+    monkeypatch.setattr(wal_checkpointer, "WRITER_EVERY_COMMITS", 16)
+    db = tmp_path / "read.db"
+    definition = WorkflowDefinition.model_validate(
+        {"name": "wal", "steps": [{"key": "a", "agent": "x", "prompt": "p"}]}
+    )
+    writer = open_store(str(db))
+    reader = open_store(str(db))
+    try:
+        workflow = writer.upsert_workflow(definition)
+        execution, lease = writer.create_execution(
+            workflow_id=workflow.id,
+            context={},
+            triggered_by="test",
+            priority=0,
+            owner="test-owner",
+            lease_seconds=60,
+        )
+        for i in range(300):
+            writer.write(lease, [AppendEvent("step_started", f"s{i}", {"n": i}, time.time())])
+            seen = reader.list_events(execution.id, after_id=0)
+            assert [event.data["n"] for event in seen] == list(range(i + 1))
+    finally:
+        reader.close()
+        writer.close()
