@@ -83,6 +83,7 @@ def test_auth_failure_fails_the_step_with_its_kind(
     vendor_api.fail_next(401, f"invalid key {KEY}", times=5)
     workflow = write_workflow(tmp_path, {
         "name": "auth-failure",
+        "config": {"maxRetries": 2},
         "agents": {"writer": {"provider": "anthropic", "baseUrl": vendor_api.url,
                               "apiKeyEnv": "AX_WF_KEY"}},
         "steps": [{"key": "write", "agent": "writer", "prompt": "Write."}],
@@ -91,6 +92,8 @@ def test_auth_failure_fails_the_step_with_its_kind(
     assert result.returncode == 1
     step = json.loads(result.stdout)["steps"]["write"]
     assert step["state"] == "failed" and step["errorKind"] == "auth_error"
+    assert step["attempts"] == 1  # a rejected key is not retried, whatever maxRetries says
+    assert len(vendor_api.model_calls()) == 1
     assert KEY not in result.stdout + result.stderr
     assert KEY not in _everything_stored(tmp_path / "ax.db")
 

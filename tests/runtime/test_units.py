@@ -60,6 +60,7 @@ def test_retry_rules_delays_and_filters() -> None:
     default = retry_rules(definition.step("d"), definition.config)
     assert default.max_attempts == 2 and default.may_retry("provider_error", 1)
     assert not default.may_retry("cancelled", 1) and not default.may_retry("template_error", 1)
+    assert not default.may_retry("auth_error", 1)  # a rejected key stays rejected
 
 
 def attempt(key: str, n: int, state: str, kind: str | None = None) -> StepExecutionRecord:

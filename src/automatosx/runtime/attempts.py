@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from automatosx.definition.models import RetryPolicy, StepSpec, WorkflowConfig
 
 NEVER_RETRIED = frozenset({"cancelled", "template_error"})
+# Retried only when a retry policy names them: a rejected key stays rejected on a retry.
+RETRIED_ONLY_WHEN_LISTED = frozenset({"auth_error"})
 MAX_JITTER = 0.10
 
 
@@ -22,13 +24,15 @@ class RetryRules:
     max_attempts: int
     delay_ms: int
     multiplier: float
-    retryable: frozenset[str] | None  # None: every kind except NEVER_RETRIED
+    retryable: frozenset[str] | None  # None: every kind but NEVER_RETRIED and auth errors
 
     def may_retry(self, kind: str, failures: int) -> bool:
         """After `failures` failed attempts, the last with `kind`: is another allowed?"""
         if failures >= self.max_attempts or kind in NEVER_RETRIED:
             return False
-        return self.retryable is None or kind in self.retryable
+        if self.retryable is None:
+            return kind not in RETRIED_ONLY_WHEN_LISTED
+        return kind in self.retryable
 
     def delay_before_retry(self, retry: int, rng: random.Random | None = None) -> float:
         """Seconds to wait before retry number `retry` (1-based), jitter included."""
