@@ -10,6 +10,8 @@ no provider reported any) and each step its `errorKind`.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -69,8 +71,11 @@ def execution_document(store: Store, execution: ExecutionRecord) -> dict[str, An
     }
 
 
-def render_execution(document: dict[str, Any], *, console: Console | None = None) -> None:
-    """Prints an `execution_document` for people: a header, then one row per step."""
+def render_execution(
+    document: dict[str, Any], *, console: Console | None = None, final_steps: Sequence[str] = ()
+) -> None:
+    """Prints an `execution_document` for people: a header, one row per step, then the
+    results of `final_steps` (what a person ran the workflow for, such as the report)."""
     out = console or output.console
     steps: dict[str, Any] = document["steps"]
     completed = sum(1 for s in steps.values() if s["state"] == "completed")
@@ -110,6 +115,29 @@ def render_execution(document: dict[str, Any], *, console: Console | None = None
         )
     out.print()
     out.print(table)
+    for key in final_steps:
+        if key in document["stepResults"]:
+            out.print()
+            out.print(f"[bold]Result of {_escape(key)}[/bold]")
+            out.print(_escape(_result_text(document["stepResults"][key])))
+
+
+def final_steps(store: Store, execution: ExecutionRecord) -> list[str]:
+    """Steps no other step depends on, in file order: the workflow's end products."""
+    try:
+        steps = store.get_workflow(execution.workflow_id).definition.get("steps", [])
+    except (NotFoundError, AttributeError):
+        return []
+    needed = {dep for step in steps for dep in step.get("dependencies", [])}
+    return [step["key"] for step in steps if step["key"] not in needed]
+
+
+def _result_text(result: Any, max_lines: int = 40) -> str:
+    text = result if isinstance(result, str) else json.dumps(result, indent=2, ensure_ascii=False)
+    lines = text.strip().splitlines()
+    if len(lines) > max_lines:
+        lines = [*lines[:max_lines], f"... ({len(lines) - max_lines} more lines)"]
+    return "\n".join(lines)
 
 
 class _Usage:

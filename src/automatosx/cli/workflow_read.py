@@ -186,14 +186,16 @@ def runs_command(
 @workflow_app.command("status")
 def status_command(id: str = ID_ARGUMENT, format: OutputFormat = FORMAT_OPTION) -> None:
     """One execution: its state, timings and every step's latest attempt."""
-    from automatosx.cli.execution_view import execution_document, render_execution
+    from automatosx.cli.execution_view import execution_document, final_steps, render_execution
 
     with opened_store() as store:
-        document = execution_document(store, store.get_execution(id))
+        execution = store.get_execution(id)
+        document = execution_document(store, execution)
+        ends = final_steps(store, execution)
     if format is OutputFormat.json:
         print_json(document)
     else:
-        render_execution(document)
+        render_execution(document, final_steps=ends)
 
 
 @workflow_app.command("events")

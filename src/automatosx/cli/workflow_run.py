@@ -192,10 +192,11 @@ def _progress(
 
 
 def _report(store: Store, execution_id: str, format: OutputFormat) -> None:
-    from automatosx.cli.execution_view import execution_document, render_execution
+    from automatosx.cli.execution_view import execution_document, final_steps, render_execution
 
-    document = execution_document(store, store.get_execution(execution_id))
+    execution = store.get_execution(execution_id)
+    document = execution_document(store, execution)
     if format is OutputFormat.json:
         print_json(document)
     else:
-        render_execution(document)
+        render_execution(document, final_steps=final_steps(store, execution))
