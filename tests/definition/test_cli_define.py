@@ -160,3 +160,19 @@ def test_schema_command_prints_one_json_schema(run_ax: RunAx) -> None:
 def test_bad_format_option_is_a_usage_error(run_ax: RunAx) -> None:
     example = str(EXAMPLES[0])
     run_ax("workflow", "graph", example, "--format", "svg").assert_clean_error(2)
+
+
+def test_validate_checks_agents_like_run_does(run_ax: RunAx, tmp_path: Path) -> None:
+    path = tmp_path / "agents.yaml"
+    path.write_text(
+        "name: bad-agent\n"
+        "agents:\n"
+        "  fine: {provider: command, command: [echo, hi]}\n"
+        "steps:\n"
+        "  - {key: a, agent: fine, prompt: hi}\n"
+        "  - {key: b, agent: nobody-here, prompt: hi}\n"
+    )
+    result = run_ax("workflow", "validate", str(path))
+    result.assert_clean_error(2)
+    assert "steps[1].agent: unknown agent 'nobody-here'" in result.stderr
+    assert str(path) in result.stderr

@@ -49,6 +49,18 @@ def load_checked(file: Path) -> tuple[WorkflowDefinition, WorkflowGraph]:
     return definition, build_graph(definition)
 
 
+def _check_agents(file: Path, definition: WorkflowDefinition) -> None:
+    """What `run` checks before starting: every step's agent exists and has a usable
+    provider, and every outputSchema is a valid JSON Schema."""
+    from automatosx.errors import WorkflowValidationError
+    from automatosx.runtime.preparation import prepare_workflow
+
+    try:
+        prepare_workflow(definition)
+    except WorkflowValidationError as exc:
+        raise WorkflowValidationError(exc.issues, source=exc.source or str(file)) from None
+
+
 @workflow_app.command("validate")
 def validate_command(
     file: Path = FILE_ARGUMENT,
@@ -59,6 +71,7 @@ def validate_command(
 
     try:
         definition, graph = load_checked(file)
+        _check_agents(file, definition)
     except WorkflowValidationError as exc:
         if format is OutputFormat.json:
             errors = [{"path": i.path, "message": i.message} for i in exc.issues]
