@@ -14,11 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
 from automatosx.definition.models import AgentSpec
-from automatosx.definition.safe_yaml import YamlLimitError, load_yaml
 from automatosx.errors import NotFoundError, ValidationIssue, WorkflowValidationError
 
 AGENT_FILE_MAX_BYTES = 256 * 1024
@@ -146,6 +144,10 @@ def _read_agent_file(path: Path) -> dict[str, Any]:
         raise WorkflowValidationError(
             [ValidationIssue("", f"file is larger than {AGENT_FILE_MAX_BYTES} bytes")], str(path)
         )
+    import yaml  # only when there are agent files: PyYAML costs ~15 ms of start-up
+
+    from automatosx.definition.safe_yaml import YamlLimitError, load_yaml
+
     try:
         data = load_yaml(path.read_text(encoding="utf-8"))
     except (yaml.YAMLError, YamlLimitError, UnicodeDecodeError) as exc:
