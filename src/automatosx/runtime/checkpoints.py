@@ -8,7 +8,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from automatosx.store.records import AppendEvent, CheckpointCreator, CreateCheckpoint, WriteOp
+from automatosx.store.records import (
+    AppendEvent,
+    CheckpointCreator,
+    CreateCheckpoint,
+    SetExecutionState,
+    WriteOp,
+)
 
 
 def checkpoint_ops(
@@ -42,4 +48,36 @@ def checkpoint_ops(
             },
             at,
         ),
+    ]
+
+
+def pause_ops(
+    *,
+    context: dict[str, Any],
+    completed_steps: list[str],
+    pending_steps: list[str],
+    at: float,
+    direct: bool = False,
+) -> list[WriteOp]:
+    """Everything a pause writes, whether a runner stops at a step boundary or `pause`
+    itself pauses an execution with no live runner (`direct`): the `pause` checkpoint, the
+    state and the event."""
+    data: dict[str, Any] = {
+        "completedSteps": len(completed_steps),
+        "pendingSteps": len(pending_steps),
+    }
+    if direct:
+        data["direct"] = True
+    return [
+        *checkpoint_ops(
+            state="paused",
+            context=context,
+            completed_steps=completed_steps,
+            pending_steps=pending_steps,
+            created_by="pause",
+            label="pause",
+            at=at,
+        ),
+        SetExecutionState("paused", None, at),
+        AppendEvent("workflow_paused", None, data, at),
     ]

@@ -14,7 +14,7 @@ from typing import Any
 from automatosx.definition.models import WorkflowDefinition
 from automatosx.definition.validation import validate_document
 from automatosx.errors import StateConflictError
-from automatosx.runtime.checkpoints import checkpoint_ops
+from automatosx.runtime.checkpoints import pause_ops
 from automatosx.runtime.context import check_context
 from automatosx.runtime.engine import CommitObserver, ExecutionRunner
 from automatosx.runtime.lease import (
@@ -26,7 +26,7 @@ from automatosx.runtime.lease import (
 )
 from automatosx.runtime.preparation import PreparedWorkflow, prepare_workflow
 from automatosx.runtime.progress import ExecutionProgress
-from automatosx.runtime.recovery import INTERRUPTED_MESSAGE, recover_progress
+from automatosx.runtime.recovery import INTERRUPTED_MESSAGE, RecoveredProgress, recover_progress
 from automatosx.store.base import Store
 from automatosx.store.records import (
     AppendEvent,
@@ -69,7 +69,7 @@ def start_execution(
     check_context(definition, context)
     seconds = lease_seconds()
     workflow = store.upsert_workflow(definition)
-    execution, lease = store.create_execution(
+    _, lease = store.create_execution(
         workflow_id=workflow.id,
         context=context,
         triggered_by=triggered_by,
@@ -96,23 +96,7 @@ def start_execution(
             now,
         ),
     ]
-    progress = ExecutionProgress(
-        execution_id=execution.id,
-        definition=definition,
-        graph=prepared.graph,
-        plans=prepared.plans,
-        context=context,
-        workdir=prepared.workdir,
-    )
-    return ExecutionRunner(
-        store=store,
-        lease=lease,
-        progress=progress,
-        runner=prepared.router,
-        opening_ops=opening,
-        lease_seconds=seconds,
-        on_commit=on_commit,
-    )
+    return _runner(store, lease, prepared, context, opening, seconds, on_commit)
 
 
 def stored_definition(store: Store, execution: ExecutionRecord) -> WorkflowDefinition:
@@ -186,12 +170,28 @@ def resume_execution(
         )
     )
     opening.append(SetExecutionState("executing", None, now))
+    return _runner(
+        store, lease, prepared, execution.context, opening, seconds, on_commit, recovered
+    )
+
+
+def _runner(
+    store: Store,
+    lease: Lease,
+    prepared: PreparedWorkflow,
+    context: dict[str, Any],
+    opening: list[WriteOp],
+    seconds: float,
+    on_commit: CommitObserver | None,
+    recovered: RecoveredProgress | None = None,
+) -> ExecutionRunner:
+    """The runner of a new or resumed execution, starting with its `opening` operations."""
     progress = ExecutionProgress(
-        execution_id=execution.id,
+        execution_id=lease.execution_id,
         definition=prepared.definition,
         graph=prepared.graph,
         plans=prepared.plans,
-        context=execution.context,
+        context=context,
         recovered=recovered,
         workdir=prepared.workdir,
     )
@@ -307,23 +307,12 @@ def _pause_directly(store: Store, lease: Lease, execution: ExecutionRecord) -> N
         for s in definition.steps
         if s.key not in settled and s.key not in recovered.skipped_steps
     ]
-    ops: list[WriteOp] = checkpoint_ops(
-        state="paused",
+    ops = pause_ops(
         context=execution.context,
         completed_steps=completed,
         pending_steps=pending,
-        created_by="pause",
-        label="pause",
         at=now,
-    )
-    ops.append(SetExecutionState("paused", None, now))
-    ops.append(
-        AppendEvent(
-            "workflow_paused",
-            None,
-            {"completedSteps": len(completed), "pendingSteps": len(pending), "direct": True},
-            now,
-        )
+        direct=True,
     )
     ops.append(ClearControlRequest())
     store.write(lease, ops)

@@ -24,7 +24,7 @@ from typing import Literal
 
 from automatosx.agents.base import ProviderCall, StepRunner
 from automatosx.errors import LeaseLostError
-from automatosx.runtime.checkpoints import checkpoint_ops
+from automatosx.runtime.checkpoints import checkpoint_ops, pause_ops
 from automatosx.runtime.lease import CONTROL_POLL_S, heartbeat_interval
 from automatosx.runtime.progress import ExecutionProgress
 from automatosx.runtime.step_attempt import AttemptOutcome, run_attempt
@@ -231,26 +231,11 @@ class ExecutionRunner:
         elif self._pausing and not progress.ready.is_finished():
             state = "paused"
             ops.extend(
-                checkpoint_ops(
-                    state="paused",
+                pause_ops(
                     context=progress.context,
                     completed_steps=progress.completed_steps(),
                     pending_steps=progress.unfinished_steps(),
-                    created_by="pause",
-                    label="pause",
                     at=now,
-                )
-            )
-            ops.append(SetExecutionState("paused", None, now))
-            ops.append(
-                AppendEvent(
-                    "workflow_paused",
-                    None,
-                    {
-                        "completedSteps": len(progress.outputs),
-                        "pendingSteps": len(progress.unfinished_steps()),
-                    },
-                    now,
                 )
             )
         elif progress.ready.is_finished():
