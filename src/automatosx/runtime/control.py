@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, get_args
 
 from automatosx.definition.models import WorkflowDefinition
 from automatosx.definition.validation import validate_document
@@ -29,6 +29,7 @@ from automatosx.runtime.progress import ExecutionProgress
 from automatosx.runtime.recovery import INTERRUPTED_MESSAGE, RecoveredProgress, recover_progress
 from automatosx.store.base import Store
 from automatosx.store.records import (
+    TERMINAL_STATES,
     AppendEvent,
     ClearControlRequest,
     ExecutionRecord,
@@ -41,17 +42,9 @@ from automatosx.store.records import (
     WriteOp,
 )
 
-ACTIVE_STATES: tuple[ExecutionState, ...] = (
-    "idle",
-    "parsing",
-    "validating",
-    "building_graph",
-    "scheduling",
-    "executing",
-    "awaiting_completion",
-    "creating_checkpoint",
-    "restoring_checkpoint",
-    "aggregating_results",
+# Unfinished and not paused: what a runner may have been driving when it died.
+ACTIVE_STATES: tuple[ExecutionState, ...] = tuple(
+    state for state in get_args(ExecutionState) if state not in TERMINAL_STATES | {"paused"}
 )
 
 
