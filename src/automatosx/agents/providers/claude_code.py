@@ -14,31 +14,24 @@ import json
 import os
 from typing import Any
 
-from automatosx.agents.base import Availability, ProviderCall, ProviderResult
+from automatosx.agents.base import ProviderCall, ProviderResult
 from automatosx.agents.providers.cli_process import (
+    VendorCli,
     cli_environment,
-    find_program,
     run_cli,
     stderr_tail,
 )
 from automatosx.agents.providers.http_api import kind_for_status
 from automatosx.agents.providers.prompting import prompt_with_schema, read_output
-from automatosx.definition.models import AgentSpec
 from automatosx.errors import StepError
 
-PROGRAM = "claude"
-INSTALL_HINT = "npm install -g @anthropic-ai/claude-code"
 CLI_DEFAULTS = {"CLAUDE_CODE_MAX_RETRIES": "0", "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1"}
 
 
-class ClaudeCodeProvider:
+class ClaudeCodeProvider(VendorCli):
     name = "claude-code"
-
-    def availability(self, agent: AgentSpec) -> Availability:
-        path = find_program(PROGRAM, cli_environment(agent))
-        if path is None:
-            return Availability(False, f"`{PROGRAM}` not on PATH ({INSTALL_HINT})")
-        return Availability(True, f"{PROGRAM} at {path}")
+    program = "claude"
+    install_hint = "npm install -g @anthropic-ai/claude-code"
 
     async def invoke(self, call: ProviderCall) -> ProviderResult:
         agent = call.agent
@@ -47,9 +40,7 @@ class ClaudeCodeProvider:
             env["ANTHROPIC_BASE_URL"] = agent.base_url
         if agent.api_key_env:
             env["ANTHROPIC_API_KEY"] = os.environ.get(agent.api_key_env, "")
-        program = find_program(PROGRAM, env)
-        if program is None:
-            raise StepError("provider_unavailable", f"claude-code: `{PROGRAM}` not on PATH")
+        program = self.require_program(env)
         argv = [program, "-p", "--output-format", "json"]
         if agent.model:
             argv += ["--model", agent.model]

@@ -17,10 +17,32 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from automatosx.agents.base import Availability
 from automatosx.agents.providers.process_group import kill_group, signal_group
 from automatosx.agents.secrets import redact, secret_values
 from automatosx.definition.models import AgentSpec
 from automatosx.errors import StepError
+
+
+class VendorCli:
+    """What the vendor CLI providers share: their program found on the PATH the attempt
+    will see (the agent's `env` may extend it), and how to install it when it is not."""
+
+    name: str
+    program: str
+    install_hint: str
+
+    def availability(self, agent: AgentSpec) -> Availability:
+        path = find_program(self.program, cli_environment(agent))
+        if path is None:
+            return Availability(False, f"`{self.program}` not on PATH ({self.install_hint})")
+        return Availability(True, f"{self.program} at {path}")
+
+    def require_program(self, env: Mapping[str, str]) -> str:
+        path = find_program(self.program, env)
+        if path is None:
+            raise StepError("provider_unavailable", f"{self.name}: `{self.program}` not on PATH")
+        return path
 
 
 @dataclass(frozen=True)

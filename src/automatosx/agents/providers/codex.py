@@ -14,39 +14,30 @@ import json
 import re
 from typing import Any
 
-from automatosx.agents.base import Availability, ProviderCall, ProviderResult
+from automatosx.agents.base import ProviderCall, ProviderResult
 from automatosx.agents.providers.cli_process import (
+    VendorCli,
     cli_environment,
-    find_program,
     run_cli,
     stderr_tail,
 )
 from automatosx.agents.providers.http_api import kind_for_status
 from automatosx.agents.providers.prompting import prompt_with_schema, read_output
-from automatosx.definition.models import AgentSpec
 from automatosx.errors import ErrorKind, StepError
 
-PROGRAM = "codex"
-INSTALL_HINT = "npm install -g @openai/codex"
 MODEL_PROVIDER_ID = "automatosx"
 _STATUS = re.compile(r"\b(?:status:?|status code)\s*(\d{3})\b", re.IGNORECASE)
 
 
-class CodexProvider:
+class CodexProvider(VendorCli):
     name = "codex"
-
-    def availability(self, agent: AgentSpec) -> Availability:
-        path = find_program(PROGRAM, cli_environment(agent))
-        if path is None:
-            return Availability(False, f"`{PROGRAM}` not on PATH ({INSTALL_HINT})")
-        return Availability(True, f"{PROGRAM} at {path}")
+    program = "codex"
+    install_hint = "npm install -g @openai/codex"
 
     async def invoke(self, call: ProviderCall) -> ProviderResult:
         agent = call.agent
         env = cli_environment(agent)
-        program = find_program(PROGRAM, env)
-        if program is None:
-            raise StepError("provider_unavailable", f"codex: `{PROGRAM}` not on PATH")
+        program = self.require_program(env)
         argv = [program, "exec", "--json", "--skip-git-repo-check", "--ephemeral"]
         if agent.model:
             argv += ["--model", agent.model]

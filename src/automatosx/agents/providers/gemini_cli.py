@@ -20,32 +20,25 @@ import os
 from pathlib import Path
 from typing import Any
 
-from automatosx.agents.base import Availability, ProviderCall, ProviderResult
+from automatosx.agents.base import ProviderCall, ProviderResult
 from automatosx.agents.providers.cli_process import (
+    VendorCli,
     cli_environment,
-    find_program,
     run_cli,
     stderr_tail,
 )
 from automatosx.agents.providers.http_api import kind_for_status
 from automatosx.agents.providers.prompting import prompt_with_schema, read_output
-from automatosx.definition.models import AgentSpec
 from automatosx.errors import StepError
 
-PROGRAM = "gemini"
-INSTALL_HINT = "npm install -g @google/gemini-cli"
 SYSTEM_SETTINGS = {"general": {"maxAttempts": 1}}
 VENDOR_SYSTEM_SETTINGS = Path("/etc/gemini-cli/settings.json")
 
 
-class GeminiCliProvider:
+class GeminiCliProvider(VendorCli):
     name = "gemini-cli"
-
-    def availability(self, agent: AgentSpec) -> Availability:
-        path = find_program(PROGRAM, cli_environment(agent))
-        if path is None:
-            return Availability(False, f"`{PROGRAM}` not on PATH ({INSTALL_HINT})")
-        return Availability(True, f"{PROGRAM} at {path}")
+    program = "gemini"
+    install_hint = "npm install -g @google/gemini-cli"
 
     async def invoke(self, call: ProviderCall) -> ProviderResult:
         agent = call.agent
@@ -56,9 +49,7 @@ class GeminiCliProvider:
             env["GEMINI_API_KEY"] = os.environ.get(agent.api_key_env, "")
         if "GEMINI_CLI_SYSTEM_SETTINGS_PATH" not in env and not VENDOR_SYSTEM_SETTINGS.exists():
             env["GEMINI_CLI_SYSTEM_SETTINGS_PATH"] = str(single_attempt_settings())
-        program = find_program(PROGRAM, env)
-        if program is None:
-            raise StepError("provider_unavailable", f"gemini-cli: `{PROGRAM}` not on PATH")
+        program = self.require_program(env)
         argv = [program, "-p", "", "--output-format", "json", "--skip-trust"]
         if agent.model:
             argv += ["--model", agent.model]
