@@ -161,9 +161,8 @@ def _print_summary(summary: dict[str, Any]) -> None:
     from rich.markup import escape
 
     levels = summary["levels"]
-
-    def say(text: str) -> None:
-        console.print(text, soft_wrap=True)
+    lines: list[str] = []  # printed at once: a 10,000-step file has 1,000 level lines
+    say = lines.append
 
     say(
         f"[green]✓[/green] {escape(summary['file'])}: workflow [bold]{summary['name']}[/bold] "
@@ -177,6 +176,7 @@ def _print_summary(summary: dict[str, Any]) -> None:
     say(f"  agents: {', '.join(summary['agents'])}")
     inputs = summary["contextInputs"]
     say(f"  context inputs: {', '.join(inputs) if inputs else '(none)'}")
+    console.print("\n".join(lines), soft_wrap=True)
 
 
 def _mermaid(definition: WorkflowDefinition, graph: WorkflowGraph) -> str:
