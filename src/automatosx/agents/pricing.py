@@ -16,8 +16,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
 PRICES_FILE = Path(".automatosx") / "prices.yaml"
 
 
@@ -101,6 +99,8 @@ def load_price_file(path: Path) -> dict[str, Price]:
 
     if not path.is_file():
         return {}
+    import yaml  # only when there is a prices file: PyYAML costs ~15 ms of start-up
+
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as exc:
