@@ -20,7 +20,7 @@ import asyncio
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from automatosx.agents.base import ProviderCall, StepRunner
 from automatosx.errors import LeaseLostError
@@ -38,6 +38,9 @@ from automatosx.store.records import (
     SetExecutionState,
     WriteOp,
 )
+
+if TYPE_CHECKING:
+    from jsonschema.protocols import Validator
 
 FinalState = Literal["completed", "failed", "cancelled", "paused"]
 EXIT_CODES: dict[str, int] = {"completed": 0, "failed": 1, "cancelled": 3, "paused": 4}
@@ -183,11 +186,19 @@ class ExecutionRunner:
 
     def _launch(self, call: ProviderCall, now: float) -> None:
         plan = self.progress.plans[call.step_key]
-        task = self._loop.create_task(
-            run_attempt(self.runner, call, started_at=now, validator=plan.validator)
-        )
-        task.add_done_callback(self._on_task_done)
+        task = self._loop.create_task(self._attempt(call, now, plan.validator))
         self._tasks[call.step_key] = task
+
+    async def _attempt(
+        self, call: ProviderCall, now: float, validator: Validator | None
+    ) -> AttemptOutcome:
+        """One attempt; its outcome is queued and the loop woken from inside the task (a
+        done-callback would cost one more event-loop turn per step). A cancelled attempt
+        queues nothing: whoever cancelled it records it."""
+        outcome = await run_attempt(self.runner, call, started_at=now, validator=validator)
+        self._finished.append(outcome)
+        self._wake.set()
+        return outcome
 
     def _flush(self) -> None:
         ops = self.progress.take_ops()
@@ -338,12 +349,6 @@ class ExecutionRunner:
     def _note_control(self, control: ControlRequest | None) -> None:
         if control == "cancel" or (control == "pause" and self._control is None):
             self._control = control
-
-    def _on_task_done(self, task: asyncio.Task[AttemptOutcome]) -> None:
-        if task.cancelled():
-            return
-        self._finished.append(task.result())
-        self._wake.set()
 
     def _on_retry_due(self, key: str) -> None:
         self._retries_due.append(key)
