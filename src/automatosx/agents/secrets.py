@@ -12,14 +12,17 @@ import os
 from collections.abc import Iterable, Mapping
 
 SECRET_SUFFIXES = ("_KEY", "_TOKEN", "_SECRET", "_PASSWORD")
+SECRET_VARS_ENV = "AX_SECRET_VARS"  # extra names the user declares secret, comma-separated
 MASK = "***"
 _MIN_SECRET_LEN = 4  # masking "" or "1" would shred ordinary text
 
 
 def secret_values(env: Mapping[str, str] | None = None, extra: Iterable[str] = ()) -> list[str]:
-    """Values of variables named like secrets, plus `extra`, longest first."""
+    """Values of variables named like secrets or declared in `AX_SECRET_VARS`, plus `extra`,
+    longest first."""
     source = os.environ if env is None else env
-    values = {v for k, v in source.items() if k.upper().endswith(SECRET_SUFFIXES)}
+    declared = {n.strip() for n in source.get(SECRET_VARS_ENV, "").split(",") if n.strip()}
+    values = {v for k, v in source.items() if k.upper().endswith(SECRET_SUFFIXES) or k in declared}
     values.update(extra)
     return sorted((v for v in values if len(v) >= _MIN_SECRET_LEN), key=len, reverse=True)
 

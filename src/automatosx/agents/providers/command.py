@@ -20,6 +20,7 @@ from typing import Any
 
 from automatosx.agents.base import Availability, ProviderCall, ProviderResult
 from automatosx.agents.providers.process_group import kill_group, signal_group
+from automatosx.agents.secrets import redact, secret_values
 from automatosx.definition.models import AgentSpec
 from automatosx.errors import StepError
 
@@ -73,12 +74,15 @@ class CommandProvider:
             raise
         # Whatever the step left running in its group dies with the step.
         signal_group(proc.pid, signal.SIGKILL)
+        # The agent's own `env` may hold secrets the store does not know about (it masks the
+        # runner's environment): mask them here, at the source, like the vendor CLIs do.
+        secrets = secret_values(env)
         if proc.returncode != 0:
-            tail = stderr.decode(errors="replace").strip()[-STDERR_TAIL_CHARS:]
+            tail = redact(stderr.decode(errors="replace"), secrets).strip()[-STDERR_TAIL_CHARS:]
             message = f"{argv[0]} exited with code {proc.returncode}"
             raise StepError("provider_error", f"{message}: {tail}" if tail else message)
         return ProviderResult(
-            output=parse_output(stdout.decode(errors="replace")),
+            output=parse_output(redact(stdout.decode(errors="replace"), secrets)),
             provider=self.name,
             model=call.agent.model,
         )
