@@ -147,3 +147,28 @@ def test_recover_resumes_every_orphan(
     assert document["executionId"] == orphan.id and document["state"] == "completed"
     again = run_ax("workflow", "recover", "--format", "json")
     assert json.loads(again.stdout) == []
+
+
+def test_pausing_an_orphan_closes_its_interrupted_attempt(
+    run_ax: RunAx, ax_env: dict[str, str], tmp_path: Path, ledger: Path
+) -> None:
+    """`pause` on an execution whose runner died pauses it directly: the attempt the dead
+    runner left `running` is not running any more, so the paused execution must not show it
+    as such; it is closed as interrupted and runs again on resume."""
+    path = write_workflow(tmp_path, CRASH_FLOW)
+    kill_runner_when(ax_env, tmp_path, ["workflow", "run", str(path)], started("a"), 0.05)
+    store = open_store(str(tmp_path / "ax.db"))
+    (execution,) = store.list_executions()
+    store.close()
+    assert run_ax("workflow", "pause", execution.id).returncode == 0
+    status = json.loads(run_ax("workflow", "status", execution.id, "--format", "json").stdout)
+    assert status["state"] == "paused"
+    assert status["steps"]["a"]["state"] == "cancelled", status["steps"]
+    assert all(s["state"] != "running" for s in status["steps"].values()), status["steps"]
+    events = json.loads(run_ax("workflow", "events", execution.id, "--format", "json").stdout)
+    cancelled = {e["stepKey"] for e in events if e["type"] == "step_cancelled"}
+    assert cancelled == {k for k, s in status["steps"].items() if s["state"] == "cancelled"}
+    result = run_ax("workflow", "resume", execution.id, "--format", "json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["steps"]["a"]["attempts"] == 2
+    check_ledger_and_store(tmp_path / "ax.db", ledger, execution.id, crashes=1)

@@ -119,22 +119,7 @@ def resume_execution(
     checkpoint = store.latest_checkpoint(execution.id)
     now = time.time()
     opening: list[WriteOp] = [IncrementResumeCount(), ClearControlRequest()]
-    for key, attempt in recovered.interrupted.items():
-        opening.append(
-            FinishStepAttempt(
-                key,
-                attempt,
-                "cancelled",
-                now,
-                error_kind="cancelled",
-                error_message=INTERRUPTED_MESSAGE,
-            )
-        )
-        opening.append(
-            AppendEvent(
-                "step_cancelled", key, {"attempt": attempt, "reason": INTERRUPTED_MESSAGE}, now
-            )
-        )
+    opening.extend(close_interrupted(recovered, now))
     opening.append(
         AppendEvent(
             "checkpoint_restored",
@@ -166,6 +151,29 @@ def resume_execution(
     return _runner(
         store, lease, prepared, execution.context, opening, seconds, on_commit, recovered
     )
+
+
+def close_interrupted(recovered: RecoveredProgress, now: float) -> list[WriteOp]:
+    """Close the attempts a dead runner left `running` as cancelled ("interrupted"): nothing
+    runs them any more, whoever takes the execution over (resume, or a direct pause)."""
+    ops: list[WriteOp] = []
+    for key, attempt in recovered.interrupted.items():
+        ops.append(
+            FinishStepAttempt(
+                key,
+                attempt,
+                "cancelled",
+                now,
+                error_kind="cancelled",
+                error_message=INTERRUPTED_MESSAGE,
+            )
+        )
+        ops.append(
+            AppendEvent(
+                "step_cancelled", key, {"attempt": attempt, "reason": INTERRUPTED_MESSAGE}, now
+            )
+        )
+    return ops
 
 
 def _runner(
@@ -300,7 +308,8 @@ def _pause_directly(store: Store, lease: Lease, execution: ExecutionRecord) -> N
         for s in definition.steps
         if s.key not in settled and s.key not in recovered.skipped_steps
     ]
-    ops = pause_ops(
+    ops = close_interrupted(recovered, now)
+    ops += pause_ops(
         context=execution.context,
         completed_steps=completed,
         pending_steps=pending,
