@@ -4,8 +4,19 @@ and output-schema failures, and the complete ordered event log."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-from tests.runtime.support import agent_runs, assert_dead, by_step, step, workflow
+import pytest
+
+from tests.conftest import RunAx
+from tests.runtime.support import (
+    agent_runs,
+    assert_dead,
+    by_step,
+    step,
+    workflow,
+    write_workflow,
+)
 
 
 def test_failure_without_continue_cancels_running_steps_and_starts_nothing(
@@ -97,6 +108,45 @@ def test_output_schema_violation_is_invalid_output(run_workflow) -> None:
     a = run.latest()["a"]
     assert (a.state, a.error_kind) == ("failed", "invalid_output")
     assert "functions" in (a.error_message or "")
+
+
+@pytest.mark.parametrize(
+    "schema",
+    [
+        {"$ref": "#/$defs/missing"},
+        {"type": "object", "properties": {"a": {"$ref": "other.json"}}},
+        {"$ref": "http://127.0.0.1:9/schema.json"},  # never fetched: refused up front
+    ],
+)
+def test_an_output_schema_with_an_unresolvable_ref_is_a_validation_error(
+    run_ax: RunAx, tmp_path: Path, ledger: Path, schema: dict[str, Any]
+) -> None:
+    """A `$ref` nothing can resolve is a broken schema: reported by validate and run before
+    anything executes, not as a `provider_error` from jsonschema's internals mid-run."""
+    path = write_workflow(tmp_path, workflow([step("a", "ax:output={}", outputSchema=schema)]))
+    for command in ("validate", "run"):
+        result = run_ax("workflow", command, str(path))
+        result.assert_clean_error(2)
+        assert "steps[0].outputSchema" in result.stderr and "$ref" in result.stderr
+    assert agent_runs(ledger) == []
+
+
+def test_an_output_schema_with_local_refs_works(run_workflow) -> None:
+    schema = {
+        "$defs": {
+            "names": {"type": "array", "items": {"$ref": "#/$defs/name"}},
+            "name": {"type": "string"},
+        },
+        "type": "object",
+        "properties": {"functions": {"$ref": "#/$defs/names"}},
+        "required": ["functions"],
+    }
+    good = step("good", 'ax:output={"functions":["f"]}', outputSchema=schema)
+    bad = step("bad", 'ax:output={"functions":[1]}', outputSchema=schema)
+    run = run_workflow(workflow([good, bad], config={"continueOnError": True}))
+    latest = run.latest()
+    assert latest["good"].state == "completed"
+    assert (latest["bad"].state, latest["bad"].error_kind) == ("failed", "invalid_output")
 
 
 def test_structured_and_text_outputs_flow_into_prompts(run_workflow) -> None:

@@ -68,7 +68,52 @@ def compile_output_schema(schema: dict[str, Any]) -> Validator:
 
     validator_class = validator_for(schema, default=Draft202012Validator)
     validator_class.check_schema(schema)
+    _check_refs(schema, validator_class.META_SCHEMA.get("$schema", ""))
     return validator_class(schema)
+
+
+# Keywords whose values are data, not subschemas: a {"$ref": ...} inside them is not a ref.
+_DATA_KEYWORDS = frozenset({"enum", "const", "default", "examples"})
+
+
+def _check_refs(schema: dict[str, Any], dialect: str) -> None:
+    """Raise `SchemaError` for a `$ref` that cannot be resolved from the schema itself.
+
+    jsonschema resolves refs lazily, so a broken one would only surface mid-run, as an
+    internal error, on the first output that reaches it. Nothing is fetched: a ref to
+    another document (a URL, a file) is unresolvable here too, as it would be at run time.
+    """
+    from jsonschema.exceptions import SchemaError
+    from referencing import Registry
+    from referencing.exceptions import Unresolvable
+    from referencing.jsonschema import DRAFT202012, specification_with
+
+    specification = specification_with(dialect, default=DRAFT202012)
+    root = specification.create_resource(schema)
+    base_uri = root.id() or ""
+    registry: Registry[Any] = Registry().with_resource(base_uri, root).crawl()
+
+    def walk(node: Any, resolver: Any, path: str) -> None:
+        if isinstance(node, list):
+            for index, item in enumerate(node):
+                walk(item, resolver, f"{path}/{index}")
+            return
+        if not isinstance(node, dict):
+            return
+        if isinstance(node.get("$id"), str):
+            resolver = resolver.in_subresource(specification.create_resource(node))
+        ref = node.get("$ref")
+        if isinstance(ref, str):
+            try:
+                resolver.lookup(ref)
+            except Unresolvable:
+                where = path or "(root)"
+                raise SchemaError(f"$ref {ref!r} at {where} cannot be resolved") from None
+        for key, value in node.items():
+            if key not in _DATA_KEYWORDS:
+                walk(value, resolver, f"{path}/{key}")
+
+    walk(schema, registry.resolver(base_uri=base_uri), "")
 
 
 def check_output(validator: Validator, output: Any) -> None:
