@@ -42,6 +42,7 @@ from automatosx.store.records import (
 if TYPE_CHECKING:
     from jsonschema.protocols import Validator
 
+LAUNCH_BATCH = 64  # attempts launched per event-loop turn when many start together
 FinalState = Literal["completed", "failed", "cancelled", "paused"]
 EXIT_CODES: dict[str, int] = {"completed": 0, "failed": 1, "cancelled": 3, "paused": 4}
 CommitObserver = Callable[[Sequence[WriteOp]], None]
@@ -168,7 +169,12 @@ class ExecutionRunner:
         if not calls and not self._tasks and not self._backoff:
             return self._finish_idle(now)
         self._flush()
-        for call in calls:
+        for index, call in enumerate(calls):
+            if index and index % LAUNCH_BATCH == 0:
+                # Let the loop run the attempts launched so far (their first steps run in
+                # one loop turn) and its timers: 500 steps started together would otherwise
+                # hold the loop for tens of milliseconds in a single turn.
+                await asyncio.sleep(0)
             self._launch(call, now)
         return None
 
