@@ -41,6 +41,7 @@ def run_command(
 ) -> int:
     """Validate a workflow, then execute it in the foreground."""
     from automatosx.definition.loader import load_workflow
+    from automatosx.errors import WorkflowValidationError
     from automatosx.runtime.context import check_context, parse_context
     from automatosx.runtime.control import start_execution
     from automatosx.runtime.preparation import prepare_workflow
@@ -48,7 +49,10 @@ def run_command(
 
     definition = load_workflow(file)
     values = parse_context(context)
-    prepared = prepare_workflow(definition)
+    try:
+        prepared = prepare_workflow(definition)
+    except WorkflowValidationError as exc:  # name the file, as `validate` does
+        raise WorkflowValidationError(exc.issues, source=exc.source or str(file)) from None
     check_context(definition, values)
     store = open_store()
     try:
