@@ -10,10 +10,11 @@ Here a job goes to a persistent worker thread, and the loop thread then waits fo
 most `QUICK_WAIT_S` (0.5 ms) with the GIL released: a callable that is done by then (most
 glue code) hands its result straight back, with no wake-up of the loop. One that is not done
 is awaited as usual: the worker settles the loop's future when it finishes, and the loop
-runs everything else meanwhile. A callable that needed longer than `QUICK_WAIT_S` last time
-is not waited for at all, so the loop is never held for more than half a millisecond per
-step start, and never for a slow callable: pause/cancel polling (every 100 ms) and timers
-keep their pace.
+runs everything else meanwhile. A callable that ran longer than `QUICK_WAIT_S` last time
+(its own run time, measured in the worker, so a busy machine's slow thread wake-ups do not
+count) is not waited for at all: the loop is never held for more than half a millisecond
+per step start, and never for a slow callable; pause/cancel polling (every 100 ms) and
+timers keep their pace.
 
 Behaviour otherwise matches the default executor the provider used before: at most
 `min(32, cpus + 4)` callables run at once (more wait in the queue), a callable keeps running
@@ -39,7 +40,7 @@ QUICK_WAIT_S = 0.0005
 
 
 class _Job:
-    __slots__ = ("call", "context", "done", "error", "future", "lock", "loop", "result")
+    __slots__ = ("call", "context", "done", "error", "future", "lock", "loop", "result", "seconds")
 
     def __init__(self, call: Callable[[], Any]) -> None:
         self.call = call
@@ -48,6 +49,7 @@ class _Job:
         self.lock = threading.Lock()
         self.result: Any = None
         self.error: BaseException | None = None
+        self.seconds: float | None = None  # how long the callable ran, once it has
         # Set (under `lock`) once the caller stopped waiting synchronously.
         self.loop: asyncio.AbstractEventLoop | None = None
         self.future: asyncio.Future[Any] | None = None
@@ -67,7 +69,6 @@ class CallableThreads:
     async def run(self, func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """`func(*args, **kwargs)` in a worker thread; its result or exception."""
         job = _Job(lambda: func(*args, **kwargs))
-        started = time.perf_counter()
         self._jobs.put(job)
         if not self._idle.acquire(blocking=False):
             self._start_thread()
@@ -81,14 +82,16 @@ class CallableThreads:
                 try:
                     return await job.future
                 finally:
-                    self._note_duration(func, time.perf_counter() - started)
-        self._note_duration(func, time.perf_counter() - started)
+                    self._note_duration(func, job)
+        self._note_duration(func, job)
         if job.error is not None:
             raise job.error
         return job.result
 
-    def _note_duration(self, func: Callable[..., Any], seconds: float) -> None:
-        if seconds > QUICK_WAIT_S:
+    def _note_duration(self, func: Callable[..., Any], job: _Job) -> None:
+        """Remember whether the callable itself (not the wait for a thread, which a busy
+        machine can stretch) took longer than the quick wait."""
+        if job.seconds is None or job.seconds > QUICK_WAIT_S:  # None: still running
             self._slow.add(id(func))
         else:
             self._slow.discard(id(func))
@@ -107,10 +110,12 @@ class CallableThreads:
             job = self._jobs.get()
             with self._lock:
                 self._busy += 1
+            started = time.perf_counter()
             try:
                 job.result = job.context.run(job.call)
             except BaseException as exc:  # handed to the caller, which decides
                 job.error = exc
+            job.seconds = time.perf_counter() - started
             with job.lock:
                 job.done.set()
                 loop, future = job.loop, job.future
