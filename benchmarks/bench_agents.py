@@ -16,6 +16,12 @@ def noop(prompt: str, **_: Any) -> str:
     return "ok"
 
 
+async def anoop(prompt: str, **_: Any) -> str:
+    """The same no-op as a coroutine: what a step costs without the worker-thread hand-off
+    that every sync callable needs."""
+    return "ok"
+
+
 async def sleep(prompt: str, **_: Any) -> str:
     """Sleeps for the number of seconds given as the prompt (`0.1`): the diamond shape."""
     await asyncio.sleep(float(prompt.strip()))

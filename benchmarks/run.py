@@ -50,10 +50,12 @@ def _run_shape(data: dict[str, Any], env: dict[str, str] | None = None) -> AxRun
 def bench_chain() -> Figures:
     normal = _run_shape(shapes.chain(1000))
     full = _run_shape(shapes.chain(1000), env={"AX_DB_SYNC": "full"})
+    asynchronous = _run_shape(shapes.chain(1000, agent="anoop"))
     small = _run_shape(shapes.chain(200))
-    assert normal.document and full.document
+    assert normal.document and full.document and asynchronous.document
     return {
         "chain_1000_ms_per_step": normal.document["durationMs"] / 1000,
+        "chain_1000_async_noop_ms_per_step": asynchronous.document["durationMs"] / 1000,
         "chain_1000_full_ms_per_step": full.document["durationMs"] / 1000,
         "chain_200_peak_rss_mb": small.peak_rss_mb,
     }
@@ -304,6 +306,7 @@ def _machine() -> str:
 # figure -> the floor it is compared with (its value divided by the floor's)
 FLOOR_OF: dict[str, str] = {
     "chain_1000_ms_per_step": "sqlite_commit_wal_normal_ms",
+    "chain_1000_async_noop_ms_per_step": "sqlite_commit_wal_normal_ms",
     "chain_1000_full_ms_per_step": "sqlite_commit_wal_full_ms",
     "ax_version_s": "python_startup_s",
     "ax_validate_100_s": "python_startup_s",

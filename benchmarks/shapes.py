@@ -6,6 +6,7 @@ from typing import Any
 
 AGENTS = {
     "noop": {"provider": "python", "callable": "bench_agents:noop"},
+    "anoop": {"provider": "python", "callable": "bench_agents:anoop"},
     "sleeper": {"provider": "python", "callable": "bench_agents:sleep"},
     "marker": {"provider": "python", "callable": "bench_agents:mark_start"},
     "blocker": {"provider": "python", "callable": "bench_agents:block_first_attempt"},
@@ -21,9 +22,9 @@ def _workflow(name: str, steps: list[dict[str, Any]], parallelism: int = 4) -> d
     }
 
 
-def chain(n: int) -> dict[str, Any]:
+def chain(n: int, agent: str = "noop") -> dict[str, Any]:
     steps = [
-        {"key": f"s{i}", "agent": "noop", "prompt": "x", "dependencies": [f"s{i - 1}"] if i else []}
+        {"key": f"s{i}", "agent": agent, "prompt": "x", "dependencies": [f"s{i - 1}"] if i else []}
         for i in range(n)
     ]
     return _workflow(f"chain-{n}", steps)
