@@ -2,7 +2,9 @@
 
 - one SQLite transaction shaped like the engine's per-step write (finish an attempt, start the
   next, two events), done directly with `sqlite3`, at each durability setting;
-- `python -c pass`: the interpreter's own start-up, the floor for `ax --version`.
+- `python -c pass`: the interpreter's own start-up, the floor for `ax --version`;
+- a fixed pure-Python loop: not a floor of ax but a gauge of how fast this (shared, noisy)
+  machine is during the run, so figures of different runs can be put side by side.
 """
 
 from __future__ import annotations
@@ -75,8 +77,19 @@ def python_startup_s(repeat: int = 7) -> float:
     return statistics.median(times)
 
 
+def python_loop_ms(repeat: int = 5) -> float:
+    """Median milliseconds of `sum(range(1_000_000))`: the machine's speed right now."""
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        sum(range(1_000_000))
+        times.append(time.perf_counter() - start)
+    return statistics.median(times) * 1000
+
+
 def measure() -> dict[str, float]:
     return {
+        "python_loop_1e6_ms": python_loop_ms(),
         "sqlite_commit_wal_normal_ms": sqlite_step_commit_ms("wal", "normal"),
         "sqlite_commit_wal_full_ms": sqlite_step_commit_ms("wal", "full"),
         "sqlite_commit_rollback_full_ms": sqlite_step_commit_ms("delete", "full", steps=500),
