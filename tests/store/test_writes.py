@@ -46,6 +46,27 @@ def test_set_context_replaces_it(store: Store) -> None:
     }
 
 
+def test_nan_and_infinity_are_stored_as_null_never_failing_the_write(store: Store) -> None:
+    """NaN/Infinity are not JSON: PostgreSQL's json type refuses them, so a write carrying
+    one (a model's answer parsed by some provider) failed and killed the runner mid-run."""
+    execution, lease = sample.execution(store)
+    odd = {"nan": float("nan"), "inf": [float("inf"), -float("inf")], "ok": 1.5}
+    t = 1_800_000_000.0
+    store.write(
+        lease,
+        [
+            SetContext(odd),
+            StartStepAttempt("parse", 1, "backend", "command", t),
+            FinishStepAttempt("parse", 1, "completed", t + 1, output=odd),
+            AppendEvent("step_completed", "parse", {"output": odd}, t + 1),
+        ],
+    )
+    expected = {"nan": None, "inf": [None, None], "ok": 1.5}
+    assert store.get_execution(execution.id).context == expected
+    assert store.list_step_executions(execution.id)[0].output == expected
+    assert store.list_events(execution.id)[-1].data == {"output": expected}
+
+
 def test_step_attempts_record_outcome_usage_and_retries(store: Store) -> None:
     execution, lease = sample.execution(store)
     t = 1_800_000_000.0

@@ -2,21 +2,41 @@
 
 Both stores keep JSON as text (SQLite TEXT, PostgreSQL `json`, which keeps key order), so
 the same encoder serves both. Encoding never fails on odd values: objects JSON cannot express
-are stored as their `str()`, lone surrogates (undecodable subprocess bytes) and NUL characters
-are replaced, because a runner must never lose a durable write over a stray byte.
+are stored as their `str()`, NaN and Infinity as null, lone surrogates (undecodable
+subprocess bytes) and NUL characters are replaced, because a runner must never lose a
+durable write over a stray byte.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 from automatosx.store.redact import SecretRedactor
 
 # One encoder for every value: `json.dumps` with non-default options builds a new
 # JSONEncoder per call, a measurable part of a step's three encodings.
-_ENCODER = json.JSONEncoder(separators=(",", ":"), default=str)
-_encode = _ENCODER.encode
+_ENCODER = json.JSONEncoder(separators=(",", ":"), default=str, allow_nan=False)
+
+
+def _encode(value: Any) -> str:
+    """JSON text of `value`; NaN and Infinity (not JSON: PostgreSQL's json type refuses
+    them, other readers too) become null, as in JavaScript's JSON.stringify."""
+    try:
+        return _ENCODER.encode(value)
+    except ValueError:
+        return _ENCODER.encode(_finite(value))
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
 
 
 class ColumnCodec:
