@@ -32,12 +32,18 @@ def parse_context(text: str | None) -> dict[str, Any]:
         except (OSError, UnicodeDecodeError) as exc:
             raise _bad(source, f"cannot read {path}: {exc}") from None
     try:
-        value = json.loads(text)
+        value = json.loads(text, parse_constant=_refuse_constant)
     except ValueError as exc:
         raise _bad(source, f"not valid JSON ({exc})") from None
+    except RecursionError:
+        raise _bad(source, "not valid JSON (nested too deeply)") from None
     if not isinstance(value, dict):
         raise _bad(source, f"must be a JSON object, got {type(value).__name__}")
     return value
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
 
 
 def check_context(definition: WorkflowDefinition, context: dict[str, Any]) -> None:

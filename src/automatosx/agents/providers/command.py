@@ -11,7 +11,6 @@ is killed, so no grandchild outlives its step.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import shutil
 import signal
@@ -20,6 +19,7 @@ from typing import Any
 
 from automatosx.agents.base import Availability, ProviderCall, ProviderResult
 from automatosx.agents.providers.process_group import kill_group, signal_group
+from automatosx.agents.providers.prompting import parse_json
 from automatosx.agents.secrets import redact, secret_values
 from automatosx.definition.models import AgentSpec
 from automatosx.errors import StepError
@@ -89,11 +89,14 @@ class CommandProvider:
 
 
 def parse_output(text: str) -> Any:
-    """A JSON value is structured output; anything else is text without its final newline."""
+    """A JSON value is structured output; anything else is text without its final newline.
+
+    `NaN`/`Infinity` (which Python's json writes) are not JSON, and neither PostgreSQL nor
+    other readers accept them: such output stays text, as does nesting too deep to parse."""
     stripped = text.strip()
     if stripped and stripped[0] in '{["-0123456789tfn':
         try:
-            return json.loads(stripped)
+            return parse_json(stripped)
         except ValueError:
             pass
     return text.removesuffix("\n").removesuffix("\r")

@@ -33,6 +33,19 @@ def read_output(text: str, output_schema: dict[str, Any] | None) -> Any:
     match = _FENCE.match(text)
     candidate = match.group("body") if match else text
     try:
-        return json.loads(candidate)
+        return parse_json(candidate)
     except ValueError:
         return text  # left to the engine's schema check, which reports invalid_output
+
+
+def parse_json(text: str) -> Any:
+    """Strict JSON: `NaN`/`Infinity` (which Python's json writes and models imitate) and
+    nesting too deep to parse raise ValueError, like any other text that is not JSON."""
+    try:
+        return json.loads(text, parse_constant=_refuse_constant)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")

@@ -80,12 +80,14 @@ class PythonProvider:
             raise
         except asyncio.CancelledError:
             raise
-        except Exception as exc:
+        except (Exception, SystemExit, KeyboardInterrupt) as exc:
+            # sys.exit() in user code ends the step, not the runner (which would leave the
+            # execution orphaned mid-run); a real Ctrl-C reaches the runner as a signal.
             raise StepError("provider_error", f"{type(exc).__name__}: {exc}") from None
         if not isinstance(output, str):
             try:
-                json.dumps(output)
-            except (TypeError, ValueError) as exc:
+                json.dumps(output, allow_nan=False)  # NaN/Infinity are not JSON
+            except (TypeError, ValueError, RecursionError) as exc:
                 raise StepError(
                     "invalid_output", f"{call.agent.callable} returned a non-JSON value: {exc}"
                 ) from None
