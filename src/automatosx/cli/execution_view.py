@@ -13,16 +13,15 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
-
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
+from typing import TYPE_CHECKING, Any
 
 from automatosx.cli import output
 from automatosx.errors import NotFoundError
 from automatosx.store.base import Store
 from automatosx.store.records import ExecutionRecord, StepExecutionRecord
+
+if TYPE_CHECKING:  # Rich is imported when a table is rendered, not for --format json
+    from rich.console import Console
 
 
 def execution_document(store: Store, execution: ExecutionRecord) -> dict[str, Any]:
@@ -76,6 +75,8 @@ def render_execution(
 ) -> None:
     """Prints an `execution_document` for people: a header, one row per step, then the
     results of `final_steps` (what a person ran the workflow for, such as the report)."""
+    from rich.table import Table
+
     out = console or output.console
     steps: dict[str, Any] = document["steps"]
     completed = sum(1 for s in steps.values() if s["state"] == "completed")
@@ -200,4 +201,4 @@ def _usage_text(document: dict[str, Any]) -> str:
 
 
 def _escape(text: str) -> str:
-    return escape(text)
+    return output.escape(text)

@@ -1,0 +1,68 @@
+"""What a command imports: heavy modules stay out of the paths that do not need them.
+
+Start-up time is mostly imports; these tests keep the lazy ones lazy (no timings involved):
+`ax --version` loads none of the project's dependencies, and `ax workflow run --format json`
+of a python-provider workflow loads no HTTP client, no Rich and no PyYAML, neither before
+its first step nor for the JSON document at the end.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+PROBE = """
+import json, sys
+from automatosx.cli.main import main
+try:
+    main({args!r})
+except SystemExit:
+    pass
+sys.stderr.write("\\nLOADED=" + json.dumps(sorted(sys.modules)) + "\\n")
+"""
+
+
+def _loaded(args: list[str], cwd: Path, db: Path) -> set[str]:
+    proc = subprocess.run(
+        [sys.executable, "-c", PROBE.format(args=args)],
+        cwd=cwd,
+        env={"PATH": "/usr/bin:/bin", "AX_DB": str(db), "HOME": str(cwd)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    marker = proc.stderr.rpartition("LOADED=")[2]
+    assert marker, proc.stderr
+    return set(json.loads(marker))
+
+
+def test_version_imports_none_of_the_dependencies(tmp_path: Path) -> None:
+    loaded = _loaded(["--version"], tmp_path, tmp_path / "ax.db")
+    assert "automatosx" in loaded
+    heavy = {"pydantic", "typer", "rich", "httpx", "yaml", "sqlite3", "asyncio"}
+    assert heavy & loaded == set()
+
+
+def test_a_json_run_of_python_steps_imports_no_http_client_rich_or_yaml(tmp_path: Path) -> None:
+    (tmp_path / "quiet_agent.py").write_text(
+        "import json, sys\n"
+        "def answer(prompt, **_):\n"
+        "    with open('at-first-step.json', 'w') as handle:\n"
+        "        json.dump(sorted(sys.modules), handle)\n"
+        "    return 'ok'\n"
+    )
+    workflow = {
+        "name": "lazy",
+        "agents": {"local-fn": {"provider": "python", "callable": "quiet_agent:answer"}},
+        "steps": [{"key": "only", "agent": "local-fn", "prompt": "hi"}],
+    }
+    (tmp_path / "flow.json").write_text(json.dumps(workflow))
+    loaded = _loaded(
+        ["workflow", "run", "flow.json", "--format", "json"], tmp_path, tmp_path / "ax.db"
+    )
+    at_first_step = set(json.loads((tmp_path / "at-first-step.json").read_text()))
+    assert "automatosx.runtime.engine" in at_first_step
+    assert {"httpx", "rich", "yaml"} & at_first_step == set()
+    assert {"httpx", "rich", "yaml"} & loaded == set()  # nor for the JSON document after
