@@ -110,3 +110,20 @@ def test_list_executions_newest_first_with_filters(store: Store) -> None:
     assert [e.id for e in store.list_executions(states=["completed"])] == [lone.id]
     assert store.list_executions(states=[]) == []
     assert store.list_executions(workflow_name="nobody") == []
+
+
+def test_an_execution_keeps_the_definition_it_started_with(store: Store) -> None:
+    workflow = sample.workflow(store)
+    first, _ = sample.execution(store, workflow.id)
+    edited = sample.definition(steps=[{"key": "only", "agent": "writer", "prompt": "hi"}])
+    assert store.upsert_workflow(edited).id == workflow.id  # same (name, version): replaced
+    second, _ = sample.execution(store, workflow.id)
+
+    assert [s["key"] for s in store.execution_definition(first.id)["steps"]] == [
+        "parse",
+        "scan",
+        "report",
+    ]
+    assert [s["key"] for s in store.execution_definition(second.id)["steps"]] == ["only"]
+    with pytest.raises(NotFoundError):
+        store.execution_definition(str(uuid.uuid4()))

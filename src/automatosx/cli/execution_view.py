@@ -126,7 +126,7 @@ def render_execution(
 def final_steps(store: Store, execution: ExecutionRecord) -> list[str]:
     """Steps no other step depends on, in file order: the workflow's end products."""
     try:
-        steps = store.get_workflow(execution.workflow_id).definition.get("steps", [])
+        steps = store.execution_definition(execution.id).get("steps", [])
     except (NotFoundError, AttributeError):
         return []
     needed = {dep for step in steps for dep in step.get("dependencies", [])}
@@ -166,7 +166,7 @@ def _step_order(
     store: Store, execution: ExecutionRecord, attempts: dict[str, list[StepExecutionRecord]]
 ) -> list[str]:
     try:
-        definition = store.get_workflow(execution.workflow_id).definition
+        definition = store.execution_definition(execution.id)
         declared = [step["key"] for step in definition.get("steps", [])]
     except (NotFoundError, AttributeError, KeyError, TypeError):
         declared = []

@@ -7,8 +7,6 @@ bumps the fencing epoch) and writes the new state itself.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import time
 from collections.abc import Callable
 from typing import Any, get_args
@@ -87,7 +85,6 @@ def start_execution(
                 "steps": len(definition.steps),
                 "parallelism": config.parallelism,
                 "owner": lease.owner,
-                "definitionSha256": definition_digest(workflow.definition),
             },
             now,
         ),
@@ -96,27 +93,10 @@ def start_execution(
 
 
 def stored_definition(store: Store, execution: ExecutionRecord) -> WorkflowDefinition:
-    """The definition the execution started with. A workflow is stored by (name, version),
-    so running an edited file under the same version replaces it: continuing an execution
-    with steps it did not start with would reuse outputs under the wrong keys and run steps
-    nobody asked it to, so that is refused, naming the way back."""
-    workflow = store.get_workflow(execution.workflow_id)
-    started = store.list_events(execution.id, limit=1)
-    expected = started[0].data.get("definitionSha256") if started else None
-    if expected is not None and expected != definition_digest(workflow.definition):
-        raise StateConflictError(
-            f"workflow {workflow.name} {workflow.version} was changed since execution "
-            f"{execution.id} started (an edited file was run under the same version): "
-            "run the original file again to restore its definition, then resume, "
-            "or cancel this execution; give edited workflows a new version"
-        )
-    return validate_document(workflow.definition)
-
-
-def definition_digest(definition: dict[str, Any]) -> str:
-    """A fingerprint of a stored definition, recorded when an execution starts."""
-    text = json.dumps(definition, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(text.encode()).hexdigest()
+    """The definition the execution started with (each execution keeps its own copy): a
+    workflow is stored by (name, version), so an edited file run later under the same
+    version must not change the steps a paused or orphaned execution resumes."""
+    return validate_document(store.execution_definition(execution.id))
 
 
 def resume_execution(

@@ -62,6 +62,11 @@ class Store(Protocol):
         """A new execution in state `idle`, leased to `owner` from the start."""
         ...
 
+    def execution_definition(self, execution_id: str) -> dict[str, Any]:
+        """The definition (file form) the execution started with: resume runs exactly these
+        steps even if the workflow's (name, version) was later stored with other ones."""
+        ...
+
     def get_execution(self, id_or_prefix: str) -> ExecutionRecord:
         """By full ID or a unique prefix of >= 8 characters; NotFoundError otherwise
         (including an ambiguous prefix, with a message saying so)."""

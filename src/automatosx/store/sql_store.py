@@ -23,7 +23,7 @@ from typing import Any, ClassVar, cast
 from automatosx.definition.models import WorkflowDefinition
 from automatosx.errors import LeaseLostError, NotFoundError, StateConflictError
 from automatosx.store import workflow_sql
-from automatosx.store.codec import ColumnCodec
+from automatosx.store.codec import ColumnCodec, load_json
 from automatosx.store.records import (
     TERMINAL_STATES,
     CheckpointRecord,
@@ -151,15 +151,24 @@ class SqlStore(ABC):
             db.execute(
                 "INSERT INTO workflow_executions (id, workflow_id, state, context, triggered_by, "
                 "priority, parent_execution_id, created_at, lease_owner, lease_expires_at, "
-                "lease_epoch, updated_at) VALUES (?, ?, 'idle', ?, ?, ?, ?, ?, ?, ?, 1, ?)",
+                "lease_epoch, updated_at, definition) VALUES (?, ?, 'idle', ?, ?, ?, ?, ?, ?, ?, "
+                "1, ?, (SELECT definition FROM workflows WHERE id = ?))",
                 (
                     execution_id, workflow_id, self.codec.json(context),
                     self.codec.text(triggered_by), priority, parent_execution_id, now, owner,
-                    expires, now,
+                    expires, now, workflow_id,
                 ),
             )  # fmt: skip
             row = db.execute(f"{SELECT_EXECUTION} WHERE e.id = ?", (execution_id,)).fetchone()
         return execution_from_row(row), Lease(execution_id, owner, 1, expires)
+
+    def execution_definition(self, execution_id: str) -> dict[str, Any]:
+        row = self._fetch_one(
+            "SELECT definition FROM workflow_executions WHERE id = ?", (execution_id,)
+        )
+        if row is None or row[0] is None:
+            raise NotFoundError(f"no definition stored for execution {execution_id!r}")
+        return cast("dict[str, Any]", load_json(row[0]))
 
     def get_execution(self, id_or_prefix: str) -> ExecutionRecord:
         key = id_or_prefix.strip().lower()
