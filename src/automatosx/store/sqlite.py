@@ -11,7 +11,8 @@ from __future__ import annotations
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
+from types import TracebackType
 from typing import Any, ClassVar
 
 from automatosx.store.codec import ColumnCodec
@@ -19,7 +20,7 @@ from automatosx.store.records import WorkflowRecord
 from automatosx.store.redact import SecretRedactor, redactor_from_env
 from automatosx.store.rows import WORKFLOW_COLUMNS, workflow_from_row
 from automatosx.store.sql_store import SqlStore
-from automatosx.store.sqlite_file import connect, retry_busy
+from automatosx.store.sqlite_file import connect, is_busy, retry_busy
 from automatosx.store.wal_checkpointer import WalCheckpointer
 from automatosx.store.workflow_sql import search_words
 from automatosx.store.write_ops import Connection
@@ -52,23 +53,16 @@ class SqliteStore(SqlStore):
         with self._lock:
             self._conn.close()
 
-    @contextmanager
-    def _transaction(self) -> Iterator[Connection]:
-        conn = self._conn
-        with self._lock:
-            retry_busy(lambda: conn.execute("BEGIN IMMEDIATE"))
-            try:
-                yield conn
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
-            if self._checkpointer is not None:
-                self._checkpointer.note_commit(conn)
+    def _transaction(self) -> AbstractContextManager[Connection]:
+        return _WriteTransaction(self)
 
     def _fetch_all(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         with self._lock:
+            try:  # the engine reads the control request every turn: no retry closure first
+                return self._conn.execute(sql, params).fetchall()
+            except sqlite3.OperationalError as exc:
+                if not is_busy(exc):
+                    raise
             return retry_busy(lambda: self._conn.execute(sql, params).fetchall())
 
     def _fetch_dicts(self, sql: str) -> Iterator[dict[str, Any]]:
@@ -94,3 +88,49 @@ class SqliteStore(SqlStore):
     def raw_connection(self) -> sqlite3.Connection:
         """The underlying connection, for migrations tests and diagnostics only."""
         return self._conn
+
+
+class _WriteTransaction:
+    """`with store._transaction() as db:` for SQLite: the store's lock, `BEGIN IMMEDIATE`
+    (busy retried), then COMMIT, or ROLLBACK on an exception. A plain class rather than a
+    generator-based context manager: the engine enters one on every loop turn."""
+
+    __slots__ = ("_store",)
+
+    def __init__(self, store: SqliteStore) -> None:
+        self._store = store
+
+    def __enter__(self) -> Connection:
+        store = self._store
+        conn = store._conn
+        store._lock.acquire()
+        try:
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:
+                if not is_busy(exc):
+                    raise
+                retry_busy(lambda: conn.execute("BEGIN IMMEDIATE"))
+        except BaseException:
+            store._lock.release()
+            raise
+        return conn
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        store = self._store
+        conn = store._conn
+        try:
+            if exc_type is not None:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                return  # the exception propagates
+            conn.execute("COMMIT")
+            if store._checkpointer is not None:
+                store._checkpointer.note_commit(conn)
+        finally:
+            store._lock.release()
