@@ -10,8 +10,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
 
 import typer
@@ -43,23 +42,21 @@ if TYPE_CHECKING:
     )
 
 FORMAT_OPTION = typer.Option(OutputFormat.table, "--format", help="Output format.")
+
+
+def opened_store() -> AbstractContextManager[Store]:
+    """The store for a `with` block, imported only when a command runs (start-up)."""
+    from automatosx.store import opened_store as opened
+
+    return opened()
+
+
 ID_ARGUMENT = typer.Argument(
     ..., help="Execution ID (or a unique prefix of 8+ characters).", show_default=False
 )
 FOLLOW_POLL_SECONDS = 0.25
 _AGE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
 _AGE_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
-
-
-@contextmanager
-def opened_store() -> Iterator[Store]:
-    from automatosx.store import open_store
-
-    store = open_store()
-    try:
-        yield store
-    finally:
-        store.close()
 
 
 def parse_age(text: str) -> float:

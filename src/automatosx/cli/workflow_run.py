@@ -45,7 +45,7 @@ def run_command(
     from automatosx.runtime.context import check_context, parse_context
     from automatosx.runtime.control import start_execution
     from automatosx.runtime.preparation import prepare_workflow
-    from automatosx.store import open_store
+    from automatosx.store import opened_store
 
     definition = load_workflow(file)
     values = parse_context(context)
@@ -54,8 +54,7 @@ def run_command(
     except WorkflowValidationError as exc:  # name the file, as `validate` does
         raise WorkflowValidationError(exc.issues, source=exc.source or str(file)) from None
     check_context(definition, values)
-    store = open_store()
-    try:
+    with opened_store() as store:
         with _progress(definition, format) as view:
             runner = start_execution(
                 store,
@@ -67,8 +66,6 @@ def run_command(
             )
             outcome = drive(runner)
         _report(store, outcome.execution_id, format)
-    finally:
-        store.close()
     return outcome.exit_code
 
 
@@ -76,10 +73,9 @@ def run_command(
 def resume_command(id: str = ID_ARGUMENT, format: OutputFormat = FORMAT_OPTION) -> int:
     """Continue a paused execution, or one whose runner died, in the foreground."""
     from automatosx.runtime.control import resume_execution, stored_definition
-    from automatosx.store import open_store
+    from automatosx.store import opened_store
 
-    store = open_store()
-    try:
+    with opened_store() as store:
         execution = store.get_execution(id)
         definition = stored_definition(store, execution)
         with _progress(definition, format) as view:
@@ -88,8 +84,6 @@ def resume_command(id: str = ID_ARGUMENT, format: OutputFormat = FORMAT_OPTION) 
             runner = resume_execution(store, id, on_commit=view.on_commit if view else None)
             outcome = drive(runner)
         _report(store, outcome.execution_id, format)
-    finally:
-        store.close()
     return outcome.exit_code
 
 
@@ -97,13 +91,10 @@ def resume_command(id: str = ID_ARGUMENT, format: OutputFormat = FORMAT_OPTION) 
 def pause_command(id: str = ID_ARGUMENT) -> int:
     """Ask a running execution to pause: running steps finish, nothing new starts."""
     from automatosx.runtime.control import pause_execution
-    from automatosx.store import open_store
+    from automatosx.store import opened_store
 
-    store = open_store()
-    try:
+    with opened_store() as store:
         execution = pause_execution(store, id)
-    finally:
-        store.close()
     if execution.state == "paused":
         console.print(f"Paused {execution.id}.")
     else:
@@ -115,13 +106,10 @@ def pause_command(id: str = ID_ARGUMENT) -> int:
 def cancel_command(id: str = ID_ARGUMENT) -> int:
     """Cancel an execution: running steps are killed, state becomes cancelled."""
     from automatosx.runtime.control import cancel_execution
-    from automatosx.store import open_store
+    from automatosx.store import opened_store
 
-    store = open_store()
-    try:
+    with opened_store() as store:
         execution = cancel_execution(store, id)
-    finally:
-        store.close()
     if execution.state == "cancelled":
         console.print(f"Cancelled {execution.id}.")
     elif execution.is_terminal:
@@ -140,12 +128,11 @@ def recover_command(format: OutputFormat = FORMAT_OPTION) -> int:
     from automatosx.cli.execution_view import execution_document
     from automatosx.errors import AxError
     from automatosx.runtime.control import orphaned_executions, resume_execution
-    from automatosx.store import open_store
+    from automatosx.store import opened_store
 
-    store = open_store()
-    documents = []
-    worst = 0
-    try:
+    with opened_store() as store:
+        documents = []
+        worst = 0
         orphans = orphaned_executions(store)
         if format is OutputFormat.table:
             console.print(f"Found {len(orphans)} orphaned execution(s).")
@@ -161,8 +148,6 @@ def recover_command(format: OutputFormat = FORMAT_OPTION) -> int:
             worst = max(worst, 0 if outcome.state == "completed" else 1)
             if format is OutputFormat.table:
                 console.print(f"{execution.id} {execution.workflow_name}: {outcome.state}")
-    finally:
-        store.close()
     if format is OutputFormat.json:
         print_json(documents)
     return worst

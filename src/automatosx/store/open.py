@@ -9,6 +9,8 @@ fsync-per-commit durability.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from automatosx.store.base import Store
@@ -53,3 +55,13 @@ def open_store(
 
     sync = (synchronous or os.environ.get("AX_DB_SYNC", "") or "normal").strip().lower()
     return SqliteStore(location, synchronous=sync, redactor=redactor)
+
+
+@contextmanager
+def opened_store(url: str | None = None) -> Iterator[Store]:
+    """`open_store` for a `with` block: the store is closed however the block ends."""
+    store = open_store(url)
+    try:
+        yield store
+    finally:
+        store.close()
