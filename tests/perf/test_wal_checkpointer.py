@@ -44,7 +44,10 @@ def _run_chain_writes(db: Path) -> str:
                 ],
             )
         wal = Path(f"{db}-wal")
-        assert wal.stat().st_size < 4 * 1024 * 1024, wal.stat().st_size
+        # Unbounded it would reach ~20 MB; how far under that it stays depends on when the
+        # background thread gets the CPU (4.3 MB seen on a loaded machine), so the bound
+        # leaves room for scheduling and still fails if checkpoints stop.
+        assert wal.stat().st_size < 8 * 1024 * 1024, wal.stat().st_size
         return execution.id
     finally:
         store.close()
