@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
 import time
 from pathlib import Path
 
@@ -15,12 +16,12 @@ from automatosx.store.records import AppendEvent, FinishStepAttempt, StartStepAt
 STEPS = 1500
 
 
-def _run_chain_writes(db: Path) -> str:
+def _run_chain_writes(db: Path, synchronous: str = "normal", wal_bound: int = 8 << 20) -> str:
     """The writes of a STEPS-step chain, one transaction per step, as the engine does them."""
     definition = WorkflowDefinition.model_validate(
         {"name": "wal", "steps": [{"key": "a", "agent": "x", "prompt": "p"}]}
     )
-    store = open_store(str(db))
+    store = open_store(str(db), synchronous=synchronous)
     try:
         workflow = store.upsert_workflow(definition)
         execution, lease = store.create_execution(
@@ -47,7 +48,9 @@ def _run_chain_writes(db: Path) -> str:
         # Unbounded it would reach ~20 MB; how far under that it stays depends on when the
         # background thread gets the CPU (4.3 MB seen on a loaded machine), so the bound
         # leaves room for scheduling and still fails if checkpoints stop.
-        assert wal.stat().st_size < 8 * 1024 * 1024, wal.stat().st_size
+        assert wal.stat().st_size < wal_bound, wal.stat().st_size
+        if synchronous == "full":  # the writer checkpoints itself, no thread (see module)
+            assert "ax-wal-checkpointer" not in [t.name for t in threading.enumerate()]
         return execution.id
     finally:
         store.close()
@@ -72,6 +75,23 @@ def test_the_wal_stays_bounded_and_every_commit_is_kept(
     ).fetchone()[0]
     reader.close()
     assert (events, completed) == (2 * STEPS, STEPS)
+
+
+def test_in_full_mode_the_writer_keeps_the_wal_short_and_every_commit_is_kept(
+    tmp_path: Path,
+) -> None:
+    # Checkpoints every FULL_WRITER_EVERY_COMMITS commits keep the WAL at a few dozen
+    # commits' pages (~7 pages each here); unbounded it would be ~20 MB.
+    db = tmp_path / "full.db"
+    bound = wal_checkpointer.FULL_WRITER_EVERY_COMMITS * 10 * 4120
+    execution_id = _run_chain_writes(db, synchronous="full", wal_bound=bound)
+    assert not Path(f"{db}-wal").exists()
+    reader = sqlite3.connect(db)
+    events = reader.execute(
+        "SELECT COUNT(*) FROM workflow_events WHERE execution_id = ?", (execution_id,)
+    ).fetchone()[0]
+    reader.close()
+    assert events == 2 * STEPS
 
 
 def test_a_reader_sees_each_commit_while_checkpoints_run(

@@ -45,7 +45,7 @@ class SqliteStore(SqlStore):
         self._checkpointer: WalCheckpointer | None = None
         if location != ":memory:":  # checkpoints happen off the commit path (see module)
             self._conn.execute("PRAGMA wal_autocheckpoint = 0")
-            self._checkpointer = WalCheckpointer(location)
+            self._checkpointer = WalCheckpointer(location, full_sync=synchronous == "full")
 
     def close(self) -> None:
         if self._checkpointer is not None:

@@ -16,6 +16,15 @@ automatic checkpoints off on its own connection and instead:
   file over. This keeps the WAL bounded even when the thread is starved (a busy machine, a
   tight loop).
 
+With `synchronous=FULL` every commit fsyncs the WAL, and an fsync of a commit that grows the
+WAL file costs about twice one that overwrites frames of a WAL started over (the new file
+size goes through the filesystem's journal too): with the thresholds above, half the commits
+of a 1,000-step chain grew the file. The WAL only starts over once a checkpoint copied every
+frame, so in FULL mode the writer checkpoints itself every `FULL_WRITER_EVERY_COMMITS`
+commits and the thread is not used: the WAL stays a few dozen commits long and, after the
+first cycle, commits overwrite it in place. (Chain in FULL mode 0.64 -> 0.56 ms/step,
+interleaved medians; NORMAL mode, where commits do not fsync, keeps the thread.)
+
 Durability is unchanged: a checkpoint only moves committed pages from the WAL into the
 database file; a commit is durable (per the `synchronous` setting) once it is in the WAL.
 """
@@ -29,11 +38,13 @@ import threading
 KICK_EVERY_COMMITS = 64
 WRITER_EVERY_COMMITS = 512
 WRITER_RETRY_COMMITS = 8
+FULL_WRITER_EVERY_COMMITS = 64
 
 
 class WalCheckpointer:
-    def __init__(self, location: str) -> None:
+    def __init__(self, location: str, *, full_sync: bool = False) -> None:
         self._location = location
+        self._full_sync = full_sync
         self._commits = 0
         self._writer_due_at: int | None = None
         self._wake = threading.Event()
@@ -44,7 +55,8 @@ class WalCheckpointer:
         """Called by the store after each write transaction, with its connection (outside
         any transaction, under the store's lock)."""
         self._commits += 1
-        if self._commits % WRITER_EVERY_COMMITS == 0:
+        writer_every = FULL_WRITER_EVERY_COMMITS if self._full_sync else WRITER_EVERY_COMMITS
+        if self._commits % writer_every == 0:
             self._writer_due_at = self._commits
         if self._writer_due_at is not None:
             if self._commits >= self._writer_due_at and self._writer_checkpoint(writer):
@@ -52,7 +64,7 @@ class WalCheckpointer:
             elif self._commits >= self._writer_due_at:  # the thread or a reader was in the way
                 self._writer_due_at = self._commits + WRITER_RETRY_COMMITS
             return  # no background checkpoint meanwhile: it would be in the writer's way
-        if self._commits % KICK_EVERY_COMMITS == 0:
+        if not self._full_sync and self._commits % KICK_EVERY_COMMITS == 0:
             if self._thread is None:
                 self._thread = threading.Thread(
                     target=self._run, name="ax-wal-checkpointer", daemon=True
