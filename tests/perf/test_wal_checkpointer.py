@@ -11,27 +11,39 @@ import pytest
 
 from automatosx.definition.models import WorkflowDefinition
 from automatosx.store import open_store, wal_checkpointer
-from automatosx.store.records import AppendEvent, FinishStepAttempt, StartStepAttempt
+from automatosx.store.base import Store
+from automatosx.store.records import (
+    AppendEvent,
+    ExecutionRecord,
+    FinishStepAttempt,
+    Lease,
+    StartStepAttempt,
+)
 
 STEPS = 1500
 
 
-def _run_chain_writes(db: Path, synchronous: str = "normal", wal_bound: int = 8 << 20) -> str:
-    """The writes of a STEPS-step chain, one transaction per step, as the engine does them."""
+def _leased_execution(store: Store) -> tuple[ExecutionRecord, Lease]:
+    """A one-step workflow and an execution leased to this test, to write through."""
     definition = WorkflowDefinition.model_validate(
         {"name": "wal", "steps": [{"key": "a", "agent": "x", "prompt": "p"}]}
     )
+    workflow = store.upsert_workflow(definition)
+    return store.create_execution(
+        workflow_id=workflow.id,
+        context={},
+        triggered_by="test",
+        priority=0,
+        owner="test-owner",
+        lease_seconds=60,
+    )
+
+
+def _run_chain_writes(db: Path, synchronous: str = "normal", wal_bound: int = 8 << 20) -> str:
+    """The writes of a STEPS-step chain, one transaction per step, as the engine does them."""
     store = open_store(str(db), synchronous=synchronous)
     try:
-        workflow = store.upsert_workflow(definition)
-        execution, lease = store.create_execution(
-            workflow_id=workflow.id,
-            context={},
-            triggered_by="test",
-            priority=0,
-            owner="test-owner",
-            lease_seconds=60,
-        )
+        execution, lease = _leased_execution(store)
         store.write(lease, [StartStepAttempt("s0", 1, "x", "python", time.time())])
         for i in range(1, STEPS + 1):
             now = time.time()
@@ -100,21 +112,10 @@ def test_a_reader_sees_each_commit_while_checkpoints_run(
     monkeypatch.setattr(wal_checkpointer, "KICK_EVERY_COMMITS", 4)
     monkeypatch.setattr(wal_checkpointer, "WRITER_EVERY_COMMITS", 16)
     db = tmp_path / "read.db"
-    definition = WorkflowDefinition.model_validate(
-        {"name": "wal", "steps": [{"key": "a", "agent": "x", "prompt": "p"}]}
-    )
     writer = open_store(str(db))
     reader = open_store(str(db))
     try:
-        workflow = writer.upsert_workflow(definition)
-        execution, lease = writer.create_execution(
-            workflow_id=workflow.id,
-            context={},
-            triggered_by="test",
-            priority=0,
-            owner="test-owner",
-            lease_seconds=60,
-        )
+        execution, lease = _leased_execution(writer)
         for i in range(300):
             writer.write(lease, [AppendEvent("step_started", f"s{i}", {"n": i}, time.time())])
             seen = reader.list_events(execution.id, after_id=0)
