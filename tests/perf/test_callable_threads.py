@@ -121,3 +121,24 @@ def test_a_cancelled_call_returns_at_once_and_the_callable_runs_to_its_end() -> 
     assert asyncio.run(main()) is False  # cancelled before the callable ended
     threads.wait_until_idle()
     assert finished.is_set()
+
+
+def test_waiting_until_idle_includes_queued_callables() -> None:
+    threads = CallableThreads(max_threads=1)
+    done: list[int] = []
+
+    def work(index: int) -> None:
+        time.sleep(0.05)
+        done.append(index)
+
+    async def main() -> None:
+        tasks = [asyncio.create_task(threads.run(work, i)) for i in range(3)]
+        await asyncio.sleep(0.01)  # the first runs, two wait in the queue
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    asyncio.run(main())
+    assert len(done) < 3
+    threads.wait_until_idle()  # what the process does at exit
+    assert done == [0, 1, 2]
