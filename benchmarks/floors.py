@@ -2,6 +2,9 @@
 
 - one SQLite transaction shaped like the engine's per-step write (finish an attempt, start the
   next, two events), done directly with `sqlite3`, at each durability setting;
+- a round trip to a worker thread: handing a no-op to a waiting thread and getting its result
+  back, with the cheapest primitives there are (C-level queue and lock): the least a sync
+  `python` callable's hand-off can cost, since it must not run on the engine's loop;
 - `python -c pass`: the interpreter's own start-up, the floor for `ax --version`;
 - a fixed pure-Python loop: not a floor of ax but a gauge of how fast this (shared, noisy)
   machine is during the run, so figures of different runs can be put side by side.
@@ -9,11 +12,14 @@
 
 from __future__ import annotations
 
+import _thread
+import queue
 import sqlite3
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -67,6 +73,30 @@ def sqlite_step_commit_ms(journal: str, synchronous: str, steps: int = 2000) -> 
     return elapsed * 1000 / steps
 
 
+def thread_round_trip_ms(calls: int = 5000, repeat: int = 3) -> float:
+    """Median milliseconds for a persistent worker thread to run a no-op and hand it back."""
+    jobs: queue.SimpleQueue[_thread.LockType | None] = queue.SimpleQueue()
+
+    def work() -> None:
+        while (done := jobs.get()) is not None:
+            done.release()
+
+    worker = threading.Thread(target=work, daemon=True)
+    worker.start()
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        for _ in range(calls):
+            done = _thread.allocate_lock()
+            done.acquire()
+            jobs.put(done)
+            done.acquire()
+        times.append((time.perf_counter() - start) * 1000 / calls)
+    jobs.put(None)
+    worker.join()
+    return statistics.median(times)
+
+
 def python_startup_s(repeat: int = 7) -> float:
     """Median wall time of `python -c pass` with this interpreter."""
     times = []
@@ -93,6 +123,7 @@ def measure() -> dict[str, float]:
         "sqlite_commit_wal_normal_ms": sqlite_step_commit_ms("wal", "normal"),
         "sqlite_commit_wal_full_ms": sqlite_step_commit_ms("wal", "full"),
         "sqlite_commit_rollback_full_ms": sqlite_step_commit_ms("delete", "full", steps=500),
+        "thread_round_trip_ms": thread_round_trip_ms(),
         "python_startup_s": python_startup_s(),
     }
 
