@@ -1,13 +1,15 @@
-"""Coroutines run on the I/O loop thread: results, errors, cancellation with cleanup."""
+"""Coroutines run on the I/O loop thread: results, errors, cancellation with cleanup, and
+the engine's priority over them."""
 
 from __future__ import annotations
 
 import asyncio
 import threading
+import time
 
 import pytest
 
-from automatosx.agents.io_loop import io_loop, run_on_io_loop
+from automatosx.agents.io_loop import engine_priority, io_loop, run_on_io_loop
 from automatosx.errors import StepError
 
 
@@ -70,3 +72,32 @@ def test_a_step_timeout_around_the_call_still_becomes_a_timeout() -> None:
 
     with pytest.raises(TimeoutError):
         asyncio.run(main())
+
+
+def test_calls_on_the_io_loop_pause_while_the_engine_holds_priority() -> None:
+    """While the engine does store I/O, a call resumes only once it is done: the engine then
+    gets the GIL back at once instead of after a switch interval per SQLite statement."""
+    resumed: list[float] = []
+    io_loop()  # engine_priority() is a no-op until the I/O loop exists
+
+    async def call() -> None:
+        for _ in range(5):
+            await asyncio.sleep(0.01)
+            resumed.append(time.monotonic())
+
+    async def main() -> tuple[float, float]:
+        task = asyncio.create_task(run_on_io_loop(call()))
+        while not resumed:
+            await asyncio.sleep(0.002)
+        with engine_priority():
+            held_at = time.monotonic()
+            count = len(resumed)
+            time.sleep(0.1)  # a long commit on the engine's thread
+            assert len(resumed) == count  # no step of the call ran meanwhile
+            released_at = time.monotonic()
+        await task
+        return held_at, released_at
+
+    held_at, released_at = asyncio.run(main())
+    assert len(resumed) == 5
+    assert not [at for at in resumed if held_at + 0.02 < at < released_at]
