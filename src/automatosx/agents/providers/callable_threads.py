@@ -17,13 +17,14 @@ per step start, and never for a slow callable; pause/cancel polling (every 100 m
 timers keep their pace.
 
 What is left is the hand-off itself: on this 2-vCPU VM, waking a thread parked on the other
-vCPU costs ~35 us, and a round trip needs two wake-ups (~0.08 ms; ~0.015 ms when both threads
-share a CPU, which is why it is the wake-ups and not Python that cost). The benchmarks measure
-it as a floor. The hand-off is kept that cheap by staying in C on both sides (raw locks, not
-`threading.Event`/`Semaphore`, which are Python code around a Condition) and by making the
-release of the waiting loop thread the worker's last action before it blocks again: a loop
-thread woken earlier would find the GIL held and park once more, a third wake-up (a
-1,000-step chain of sync no-ops: 0.31-0.34 -> 0.27-0.29 ms per step).
+vCPU costs ~35 us, and a round trip needs two wake-ups (~0.06-0.08 ms; ~0.015 ms when both
+threads share a CPU, which is why it is the wake-ups and not Python that cost). The benchmarks
+measure it as a floor. Both sides stay in C while waiting (raw locks rather than
+`threading.Event`/`Semaphore`, which are Python code around a Condition), and releasing the
+waiting loop thread is the worker's last action before it blocks again, so the loop thread
+never wakes to find the worker still holding the GIL. (Measured against the Event-based
+version, interleaved: no difference beyond the noise; the chain of sync no-ops costs
+0.28-0.31 ms per step either way, an async one 0.15.)
 
 Running quick sync callables on the loop thread itself, as LangGraph and DBOS run sync nodes
 and steps, was rejected: code that works in a thread breaks there (`asyncio.run` inside the
