@@ -9,6 +9,7 @@ import time
 
 import pytest
 
+from automatosx.agents import io_loop as io_loop_module
 from automatosx.agents.io_loop import engine_priority, io_loop, run_on_io_loop
 from automatosx.errors import StepError
 
@@ -74,14 +75,14 @@ def test_a_step_timeout_around_the_call_still_becomes_a_timeout() -> None:
         asyncio.run(main())
 
 
-def test_calls_on_the_io_loop_pause_while_the_engine_holds_priority() -> None:
-    """While the engine does store I/O, a call resumes only once it is done: the engine then
-    gets the GIL back at once instead of after a switch interval per SQLite statement."""
+def _resumptions_while_held(hold_s: float) -> tuple[list[float], float, float]:
+    """Runs a call of 10 ms steps on the I/O loop and holds engine priority for `hold_s`
+    on this thread meanwhile; returns when each step resumed, and the hold's start and end."""
     resumed: list[float] = []
     io_loop()  # engine_priority() is a no-op until the I/O loop exists
 
     async def call() -> None:
-        for _ in range(5):
+        for _ in range(8):
             await asyncio.sleep(0.01)
             resumed.append(time.monotonic())
 
@@ -91,13 +92,34 @@ def test_calls_on_the_io_loop_pause_while_the_engine_holds_priority() -> None:
             await asyncio.sleep(0.002)
         with engine_priority():
             held_at = time.monotonic()
-            count = len(resumed)
-            time.sleep(0.1)  # a long commit on the engine's thread
-            assert len(resumed) == count  # no step of the call ran meanwhile
+            time.sleep(hold_s)  # the engine's thread busy with store I/O
             released_at = time.monotonic()
         await task
         return held_at, released_at
 
     held_at, released_at = asyncio.run(main())
-    assert len(resumed) == 5
+    assert len(resumed) == 8
+    return resumed, held_at, released_at
+
+
+def test_calls_on_the_io_loop_pause_while_the_engine_holds_priority(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """While the engine does store I/O, a call resumes only once it is done: the engine then
+    gets the GIL back at once instead of after a switch interval per SQLite statement."""
+    monkeypatch.setattr(io_loop_module, "MAX_PAUSE_S", 10.0)
+    resumed, held_at, released_at = _resumptions_while_held(0.1)
     assert not [at for at in resumed if held_at + 0.02 < at < released_at]
+
+
+def test_a_long_hold_pauses_the_calls_only_for_a_bounded_time(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An engine holding priority for long is itself waiting (a SQLite lock held by another
+    process): after MAX_PAUSE_S the calls go on instead of stalling with it."""
+    monkeypatch.setattr(io_loop_module, "MAX_PAUSE_S", 0.05)
+    resumed, held_at, released_at = _resumptions_while_held(1.0)
+    # (a step already past the gate when the hold began may land just after it)
+    during = [at for at in resumed if held_at + 0.02 < at < released_at]
+    assert during  # the call went on during the hold
+    assert min(during) >= held_at + 0.04  # but only after the pause
