@@ -13,9 +13,10 @@ operations took 36 ms in the middle of a burst of answers (a GIL convoy). The en
 therefore holds `engine_priority()` around its store calls, and calls on the I/O loop pause
 at their next resumption while it is held (blocked on a lock, GIL released): the engine gets
 the GIL back after at most one step of one call. A hold pauses them for `MAX_PAUSE_S` at
-most, so an engine waiting for a busy database never stalls the calls with it. 500 concurrent calls: the longest commit in
-a run went from 36 to 2 ms; the loop lag's maximum (median of 8 interleaved runs, with the
-engine launching 16 attempts per slice instead of 64) from 33 to 28 ms.
+most, so an engine waiting for a busy database never stalls the calls with it. With 500
+concurrent calls the longest commit in a run went from 36 to 2 ms, and the loop lag's
+maximum (median of 8 interleaved runs, with the engine launching 16 attempts per slice
+instead of 64) from 33 to 28 ms.
 
 `run_on_io_loop(coro)` runs a coroutine there and waits for it. Cancelling the caller (step
 timeout, cancel, failure elsewhere) cancels it there too and waits until it has finished
