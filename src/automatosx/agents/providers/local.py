@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from automatosx.agents.base import Availability, ProviderCall, ProviderResult
-from automatosx.agents.providers.prompting import prompt_with_schema, read_output
+from automatosx.agents.providers.prompting import chat_messages, read_output
 from automatosx.definition.models import AgentSpec
 from automatosx.errors import StepError
 
@@ -179,12 +179,7 @@ def _generate(path: Path, call: ProviderCall, stop: threading.Event) -> _Answer:
     generation between two tokens (closing the stream ends llama.cpp's loop)."""
     model = _loaded(path)
     agent = call.agent
-    messages = []
-    if agent.system_prompt:
-        messages.append({"role": "system", "content": agent.system_prompt})
-    messages.append(
-        {"role": "user", "content": prompt_with_schema(call.prompt, call.output_schema)}
-    )
+    messages = chat_messages(call)
     options: dict[str, Any] = {
         "max_tokens": agent.max_tokens or DEFAULT_MAX_TOKENS,
         "temperature": agent.temperature if agent.temperature is not None else 0.2,

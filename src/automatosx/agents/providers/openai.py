@@ -23,7 +23,7 @@ from automatosx.agents.providers.http_api import (
     status_error,
     transport_error,
 )
-from automatosx.agents.providers.prompting import prompt_with_schema, read_output
+from automatosx.agents.providers.prompting import chat_messages, read_output
 from automatosx.agents.secrets import redact
 from automatosx.definition.models import AgentSpec
 from automatosx.errors import StepError
@@ -87,15 +87,9 @@ def endpoint(agent: AgentSpec) -> str:
 
 def request_body(call: ProviderCall, base_url: str) -> dict[str, Any]:
     agent = call.agent
-    messages: list[dict[str, str]] = []
-    if agent.system_prompt:
-        messages.append({"role": "system", "content": agent.system_prompt})
-    messages.append(
-        {"role": "user", "content": prompt_with_schema(call.prompt, call.output_schema)}
-    )
     body: dict[str, Any] = {
         "model": agent.model or DEFAULT_MODEL,
-        "messages": messages,
+        "messages": chat_messages(call),
         "stream": True,
         "stream_options": {"include_usage": True},
     }

@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from automatosx.agents.base import ProviderCall
 
 _FENCE = re.compile(r"^\s*```[A-Za-z0-9_-]*\s*\n(?P<body>.*?)\n?```\s*$", re.DOTALL)
 
@@ -24,6 +27,18 @@ def prompt_with_schema(prompt: str, output_schema: dict[str, Any] | None) -> str
         f"{prompt}\n\nRespond with only a JSON value, no prose and no code fence, "
         f"that conforms to this JSON Schema: {schema}"
     )
+
+
+def chat_messages(call: ProviderCall) -> list[dict[str, str]]:
+    """The chat-completion messages of a step: the agent's system prompt, if any, then the
+    prompt with its schema (the OpenAI-style APIs and the local model take the same)."""
+    messages: list[dict[str, str]] = []
+    if call.agent.system_prompt:
+        messages.append({"role": "system", "content": call.agent.system_prompt})
+    messages.append(
+        {"role": "user", "content": prompt_with_schema(call.prompt, call.output_schema)}
+    )
+    return messages
 
 
 def read_output(text: str, output_schema: dict[str, Any] | None) -> Any:
