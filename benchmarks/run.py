@@ -52,21 +52,19 @@ def bench_chain() -> Figures:
     steps (which LangGraph and DBOS run on their own thread), it costs the orchestrator
     nothing but the call. A sync no-op adds the hand-off to a worker thread that sync user
     code gets (`callable_threads`), reported beside it against the thread round-trip floor."""
-    on_loop = _run_shape(shapes.chain(1000, agent="anoop"))
-    sync = _run_shape(shapes.chain(1000))
-    full = _run_shape(shapes.chain(1000, agent="anoop"), env={"AX_DB_SYNC": "full"})
-    full_sync = _run_shape(shapes.chain(1000), env={"AX_DB_SYNC": "full"})
-    small = _run_shape(shapes.chain(200))
-    runs = (on_loop, sync, full, full_sync)
-    assert all(run.document for run in runs)
-    per_step = [run.document["durationMs"] / 1000 for run in runs if run.document]
-    return {
-        "chain_1000_ms_per_step": per_step[0],
-        "chain_1000_sync_callable_ms_per_step": per_step[1],
-        "chain_1000_full_ms_per_step": per_step[2],
-        "chain_1000_full_sync_callable_ms_per_step": per_step[3],
-        "chain_200_peak_rss_mb": small.peak_rss_mb,
+    full = {"AX_DB_SYNC": "full"}
+    shapes_by_figure = {
+        "chain_1000_ms_per_step": (shapes.chain(1000, agent="anoop"), None),
+        "chain_1000_sync_callable_ms_per_step": (shapes.chain(1000), None),
+        "chain_1000_full_ms_per_step": (shapes.chain(1000, agent="anoop"), full),
+        "chain_1000_full_sync_callable_ms_per_step": (shapes.chain(1000), full),
     }
+    figures: Figures = {}
+    for name, (data, env) in shapes_by_figure.items():
+        document = _run_shape(data, env=env).document or {}  # _run_shape raises without one
+        figures[name] = document["durationMs"] / 1000
+    figures["chain_200_peak_rss_mb"] = _run_shape(shapes.chain(200)).peak_rss_mb
+    return figures
 
 
 def bench_fan_out() -> Figures:
