@@ -57,8 +57,17 @@ class Availability:
 
 class Provider(Protocol):
     name: str
+    # Whether a circuit breaker guards it (a service that can be down; not the user's own
+    # programs, which fail for their own reasons).
+    uses_breaker: bool
+    # Whether its calls run on the I/O loop thread (HTTP clients do enough Python work per
+    # call to stall the engine's loop when hundreds run at once; see io_loop).
+    uses_io_loop: bool
 
-    def availability(self, agent: AgentSpec) -> Availability: ...
+    def availability(self, agent: AgentSpec, workdir: Path | None = None) -> Availability:
+        """Whether this provider can serve `agent` for attempts run in `workdir` (default:
+        the current directory), and why (not)."""
+        ...
 
     async def invoke(self, call: ProviderCall) -> ProviderResult:
         """Run one attempt. Raises StepError on failure; cleans up on cancellation."""

@@ -33,11 +33,6 @@ BREAKER_FAILURE_KINDS = frozenset(
     {"provider_unavailable", "rate_limit", "auth_error", "provider_error", "timeout"}
 )
 DEFAULT_PROVIDER_ORDER = ("claude-code", "gemini-cli", "codex", "openai", "anthropic", "local")
-# The user's own programs fail for their own reasons, not because a service is down.
-NO_BREAKER = frozenset({"command", "python"})
-# HTTP clients do enough Python work per call to stall the engine's loop when hundreds run
-# at once: their calls run on a separate loop thread (see io_loop).
-IO_LOOP_PROVIDERS = frozenset({"openai", "anthropic"})
 
 
 class Router:
@@ -47,12 +42,16 @@ class Router:
         providers: Mapping[str, Provider] | None = None,
         *,
         breakers: BreakerBoard | None = None,
+        workdir: Path | None = None,
     ) -> None:
         if providers is None:
             from automatosx.agents.providers import provider_table
 
             providers = provider_table()
         self.registry = registry
+        # Where the execution's attempts run: relative programs, modules and model files
+        # are found there, whatever directory the runner was started from.
+        self.workdir = workdir or Path.cwd()
         # Not copied: the default table imports a provider's module on first lookup.
         self.providers = providers
         self.breakers = breakers if breakers is not None else PROCESS_BREAKERS
@@ -65,7 +64,7 @@ class Router:
             return list(configured)
         for name in DEFAULT_PROVIDER_ORDER:
             provider = self.providers.get(name)
-            if provider is not None and provider.availability(spec).available:
+            if provider is not None and provider.availability(spec, self.workdir).available:
                 return [name]
         return []
 
@@ -77,7 +76,7 @@ class Router:
             if provider is None:
                 reasons.append(f"{name}: not available in this build")
             else:
-                reasons.append(f"{name}: {provider.availability(spec).reason}")
+                reasons.append(f"{name}: {provider.availability(spec, self.workdir).reason}")
         return reasons
 
     def usable_providers(self, agent_name: str) -> tuple[list[str], list[str]]:
@@ -90,7 +89,7 @@ class Router:
             if provider is None:
                 reasons.append(f"provider {name!r} is not available in this build")
                 continue
-            availability = provider.availability(spec)
+            availability = provider.availability(spec, self.workdir)
             if availability.available:
                 usable.append(name)
             else:
@@ -141,12 +140,14 @@ class Router:
             if provider is None:
                 skipped.append(f"{name}: not available in this build")
                 continue
-            availability = provider.availability(call.agent)
+            availability = provider.availability(call.agent, call.workdir)
             if not availability.available:
                 skipped.append(f"{name}: {availability.reason}")
                 continue
             breaker = (
-                None if name in NO_BREAKER else self.breakers.breaker(breaker_key(name, call.agent))
+                self.breakers.breaker(breaker_key(name, call.agent))
+                if provider.uses_breaker
+                else None
             )
             if breaker is not None and not breaker.try_acquire():
                 skipped.append(
@@ -155,7 +156,7 @@ class Router:
                 )
                 continue
             try:
-                if name in IO_LOOP_PROVIDERS:
+                if provider.uses_io_loop:
                     result = await run_on_io_loop(provider.invoke(call))
                 else:
                     result = await provider.invoke(call)

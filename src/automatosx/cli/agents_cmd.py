@@ -20,6 +20,7 @@ import typer
 from automatosx.cli.apps import agent_app, provider_app
 from automatosx.cli.output import OutputFormat, console, escape, human_duration, print_json
 from automatosx.errors import NotFoundError
+from automatosx.secrets import masked_env
 
 if TYPE_CHECKING:
     from automatosx.agents.base import ProviderResult
@@ -37,12 +38,6 @@ def _router() -> Router:
     from automatosx.agents.router import Router
 
     return Router(AgentRegistry.load(workdir=Path.cwd()))
-
-
-def _masked_env(env: dict[str, str]) -> dict[str, str]:
-    from automatosx.agents.secrets import MASK, SECRET_SUFFIXES
-
-    return {k: MASK if k.upper().endswith(SECRET_SUFFIXES) else v for k, v in env.items()}
 
 
 def agent_document(router: Router, entry: RegisteredAgent, *, full: bool) -> dict[str, Any]:
@@ -63,7 +58,7 @@ def agent_document(router: Router, entry: RegisteredAgent, *, full: bool) -> dic
         fields.pop("provider", None)
         fields.pop("providers", None)
         if "env" in fields:
-            fields["env"] = _masked_env(spec.env)
+            fields["env"] = masked_env(spec.env)
         document.update({k: v for k, v in fields.items() if k not in document})
         document["availability"] = _availability(router, spec, resolved)
     return document

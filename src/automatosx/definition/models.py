@@ -36,9 +36,11 @@ class FileModel(BaseModel):
 
 
 class RetryPolicy(FileModel):
-    """How a failed attempt is retried. `retryable_errors=None` means every kind retries."""
+    """How a failed attempt is retried. `retryable_errors=None` means every kind retries;
+    `max_retries=None` (not given) means the workflow's `config.maxRetries`, so a policy that
+    only sets a delay keeps the workflow's retries."""
 
-    max_retries: Annotated[int, Field(ge=0, le=100)] = 0
+    max_retries: Annotated[int, Field(ge=0, le=100)] | None = None
     retry_delay_ms: Annotated[int, Field(ge=0)] = 1000
     retry_backoff_multiplier: Annotated[float, Field(ge=1.0, le=100.0)] = 2.0
     retryable_errors: list[ErrorKind] | None = None

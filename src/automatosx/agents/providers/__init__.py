@@ -1,7 +1,9 @@
 """Providers by name: the table the router looks providers up in.
 
-Each provider lives in its own module; add new ones to `PROVIDER_CLASSES`. A provider's
-module is imported the first time its name is looked up, so a run whose agents all use
+The names are listed once, as `ProviderName` in the definition models (what a workflow file
+may say); each lives in the module of the same name (`claude-code` in `claude_code.py`),
+whose `PROVIDER_CLASS` is the implementation. A provider's module is imported the first
+time its name is looked up, so a run whose agents all use
 `python` or `command` never pays for importing an HTTP client (httpx costs ~50 ms of
 start-up, a third of `ax workflow run`'s own).
 """
@@ -11,19 +13,17 @@ from __future__ import annotations
 import importlib
 from collections.abc import Iterator, Mapping
 from functools import cache
+from typing import get_args
 
 from automatosx.agents.base import Provider
+from automatosx.definition.models import ProviderName
 
-PROVIDER_CLASSES: dict[str, tuple[str, str]] = {
-    "claude-code": ("automatosx.agents.providers.claude_code", "ClaudeCodeProvider"),
-    "gemini-cli": ("automatosx.agents.providers.gemini_cli", "GeminiCliProvider"),
-    "codex": ("automatosx.agents.providers.codex", "CodexProvider"),
-    "openai": ("automatosx.agents.providers.openai", "OpenAIProvider"),
-    "anthropic": ("automatosx.agents.providers.anthropic", "AnthropicProvider"),
-    "local": ("automatosx.agents.providers.local", "LocalProvider"),
-    "command": ("automatosx.agents.providers.command", "CommandProvider"),
-    "python": ("automatosx.agents.providers.python", "PythonProvider"),
-}
+PROVIDER_NAMES: tuple[str, ...] = get_args(ProviderName)
+
+
+def provider_module(name: str) -> str:
+    """The module implementing provider `name`."""
+    return f"{__name__}.{name.replace('-', '_')}"
 
 
 class ProviderTable(Mapping[str, Provider]):
@@ -35,16 +35,17 @@ class ProviderTable(Mapping[str, Provider]):
     def __getitem__(self, name: str) -> Provider:
         provider = self._made.get(name)
         if provider is None:
-            module_name, class_name = PROVIDER_CLASSES[name]  # KeyError: not a provider
-            provider = getattr(importlib.import_module(module_name), class_name)()
+            if name not in PROVIDER_NAMES:
+                raise KeyError(name)
+            provider = importlib.import_module(provider_module(name)).PROVIDER_CLASS()
             self._made[name] = provider
         return provider
 
     def __iter__(self) -> Iterator[str]:
-        return iter(PROVIDER_CLASSES)
+        return iter(PROVIDER_NAMES)
 
     def __len__(self) -> int:
-        return len(PROVIDER_CLASSES)
+        return len(PROVIDER_NAMES)
 
 
 @cache

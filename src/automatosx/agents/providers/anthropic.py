@@ -11,6 +11,7 @@ to `rate_limit` with the server's `retry-after`, 529 (overloaded) and 502-504 to
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -23,9 +24,9 @@ from automatosx.agents.providers.http_api import (
     transport_error,
 )
 from automatosx.agents.providers.prompting import prompt_with_schema, read_output
-from automatosx.agents.secrets import redact
 from automatosx.definition.models import AgentSpec
 from automatosx.errors import StepError
+from automatosx.secrets import redact
 
 DEFAULT_BASE_URL = "https://api.anthropic.com"
 DEFAULT_KEY_ENV = "ANTHROPIC_API_KEY"
@@ -36,8 +37,10 @@ API_VERSION = "2023-06-01"
 
 class AnthropicProvider:
     name = "anthropic"
+    uses_breaker = True
+    uses_io_loop = True
 
-    def availability(self, agent: AgentSpec) -> Availability:
+    def availability(self, agent: AgentSpec, workdir: Path | None = None) -> Availability:
         key_env = agent.api_key_env or DEFAULT_KEY_ENV
         if os.environ.get(key_env):
             return Availability(True, f"{key_env} set")
@@ -110,3 +113,6 @@ def _usage(data: dict[str, Any], field: str) -> int | None:
     usage = data.get("usage")
     value = usage.get(field) if isinstance(usage, dict) else None
     return value if isinstance(value, int) else None
+
+
+PROVIDER_CLASS = AnthropicProvider  # what `providers.provider_table` instantiates for this name

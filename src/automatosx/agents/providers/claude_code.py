@@ -21,7 +21,7 @@ from automatosx.agents.providers.cli_process import (
     run_cli,
     stderr_tail,
 )
-from automatosx.agents.providers.http_api import kind_for_status
+from automatosx.agents.providers.http_status import kind_for_status
 from automatosx.agents.providers.prompting import prompt_with_schema, read_output
 from automatosx.errors import StepError
 
@@ -30,6 +30,8 @@ CLI_DEFAULTS = {"CLAUDE_CODE_MAX_RETRIES": "0", "CLAUDE_CODE_DISABLE_NONESSENTIA
 
 class ClaudeCodeProvider(VendorCli):
     name = "claude-code"
+    uses_breaker = True
+    uses_io_loop = False
     program = "claude"
     install_hint = "npm install -g @anthropic-ai/claude-code"
 
@@ -97,3 +99,6 @@ def _input_tokens(usage: dict[str, Any]) -> int | None:
     if not isinstance(values[0], int):
         return None
     return sum(v for v in values if isinstance(v, int))
+
+
+PROVIDER_CLASS = ClaudeCodeProvider  # what `providers.provider_table` instantiates for this name

@@ -1,10 +1,12 @@
-"""Running a vendor CLI (claude, gemini, codex) for one step attempt.
+"""Running a local program for one step attempt: the `command` provider and the vendor CLIs
+(claude, gemini, codex).
 
-The same discipline as the `command` provider, shared through `process_group`: argv without
-a shell, the attempt in its own session so a timeout or cancel kills the CLI and every
-helper it spawned, and the prompt on stdin when the CLI reads it there (argv is visible
-to other users in `ps` and is limited in length). What differs from `command` is only how
-each vendor's output is read, which lives in each provider's module.
+One discipline for all of them: argv without a shell, the attempt in its own session so a
+timeout or cancel kills the program and every helper it spawned, the prompt on stdin when
+the program reads it there (argv is visible to other users in `ps` and is limited in
+length), the agent's `env` resolved (`${NAME}` taken from the runner's environment), and
+what comes back masked with the secrets of the environment the program saw. What differs
+between providers is only how each reads the output, which lives in each one's module.
 """
 
 from __future__ import annotations
@@ -17,11 +19,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from automatosx.agents.agent_env import resolve_agent_env
 from automatosx.agents.base import Availability
 from automatosx.agents.providers.process_group import kill_group, signal_group
-from automatosx.agents.secrets import redact, secret_values
 from automatosx.definition.models import AgentSpec
 from automatosx.errors import StepError
+from automatosx.secrets import redact, secret_values
 
 
 class VendorCli:
@@ -32,8 +35,8 @@ class VendorCli:
     program: str
     install_hint: str
 
-    def availability(self, agent: AgentSpec) -> Availability:
-        path = find_program(self.program, cli_environment(agent))
+    def availability(self, agent: AgentSpec, workdir: Path | None = None) -> Availability:
+        path = find_program(self.program, cli_environment(agent, strict=False))
         if path is None:
             return Availability(False, f"`{self.program}` not on PATH ({self.install_hint})")
         return Availability(True, f"{self.program} at {path}")
@@ -52,10 +55,14 @@ class CliOutput:
     stderr: str
 
 
-def cli_environment(agent: AgentSpec, defaults: Mapping[str, str] = {}) -> dict[str, str]:
-    """The process environment plus the agent's `env`; `defaults` fill only what neither
-    sets (so a user can still override, say, a vendor's retry count)."""
-    env = {**os.environ, **agent.env}
+def cli_environment(
+    agent: AgentSpec, defaults: Mapping[str, str] = {}, *, strict: bool = True
+) -> dict[str, str]:
+    """The process environment plus the agent's resolved `env`; `defaults` fill only what
+    neither sets (so a user can still override, say, a vendor's retry count). `strict`:
+    an unresolvable `${NAME}` fails the attempt (`provider_unavailable`) instead of being
+    left out (availability checks only look for the program)."""
+    env = {**os.environ, **resolve_agent_env(agent.env, strict=strict)}
     for name, value in defaults.items():
         env.setdefault(name, value)
     return env

@@ -21,7 +21,7 @@ from automatosx.agents.providers.cli_process import (
     run_cli,
     stderr_tail,
 )
-from automatosx.agents.providers.http_api import kind_for_status
+from automatosx.agents.providers.http_status import kind_for_status
 from automatosx.agents.providers.prompting import prompt_with_schema, read_output
 from automatosx.errors import ErrorKind, StepError
 
@@ -31,6 +31,8 @@ _STATUS = re.compile(r"\b(?:status:?|status code)\s*(\d{3})\b", re.IGNORECASE)
 
 class CodexProvider(VendorCli):
     name = "codex"
+    uses_breaker = True
+    uses_io_loop = False
     program = "codex"
     install_hint = "npm install -g @openai/codex"
 
@@ -124,3 +126,6 @@ def _kind_of(message: str) -> ErrorKind:
 def _int(data: dict[str, Any], key: str) -> int | None:
     value = data.get(key)
     return value if isinstance(value, int) else None
+
+
+PROVIDER_CLASS = CodexProvider  # what `providers.provider_table` instantiates for this name

@@ -4,23 +4,20 @@ The argv runs without a shell, the rendered prompt arrives on stdin, and the env
 names the attempt (`AX_EXECUTION_ID`, `AX_STEP_KEY`, `AX_ATTEMPT`, `AX_AGENT`,
 `AX_IDEMPOTENCY_KEY`) so an agent can detect a re-run after recovery. Exit 0 means stdout is
 the output (a JSON value becomes structured output); anything else is a failure carrying the
-end of stderr. The attempt owns its process group: when it ends, for any reason, the group
-is killed, so no grandchild outlives its step.
+end of stderr. How the program runs (its own process group, killed with the attempt; output
+masked) is `cli_process.run_cli`, shared with the vendor CLIs.
 """
 
 from __future__ import annotations
 
-import asyncio
 import os
 import shutil
-import signal
 from pathlib import Path
 from typing import Any
 
 from automatosx.agents.base import Availability, ProviderCall, ProviderResult
-from automatosx.agents.providers.process_group import kill_group, signal_group
+from automatosx.agents.providers.cli_process import cli_environment, run_cli
 from automatosx.agents.providers.prompting import parse_json
-from automatosx.agents.secrets import redact, secret_values
 from automatosx.definition.models import AgentSpec
 from automatosx.errors import StepError
 
@@ -29,13 +26,15 @@ STDERR_TAIL_CHARS = 2000
 
 class CommandProvider:
     name = "command"
+    uses_breaker = False
+    uses_io_loop = False
 
-    def availability(self, agent: AgentSpec) -> Availability:
+    def availability(self, agent: AgentSpec, workdir: Path | None = None) -> Availability:
         if not agent.command:
             return Availability(False, "no `command` (argv) configured")
         program = agent.command[0]
         if os.sep in program or (os.altsep and os.altsep in program):
-            found = Path(program).is_file()
+            found = (Path(workdir or Path.cwd()) / program).is_file()
         else:
             found = shutil.which(program) is not None
         if not found:
@@ -47,44 +46,20 @@ class CommandProvider:
         if not argv:
             raise StepError("provider_unavailable", f"agent {call.agent_name!r} has no command")
         env = {
-            **os.environ,
-            **call.agent.env,
+            **cli_environment(call.agent),
             "AX_EXECUTION_ID": call.execution_id,
             "AX_STEP_KEY": call.step_key,
             "AX_ATTEMPT": str(call.attempt),
             "AX_AGENT": call.agent_name,
             "AX_IDEMPOTENCY_KEY": call.idempotency_key,
         }
-        try:
-            proc = await asyncio.create_subprocess_exec(
-                *argv,
-                stdin=asyncio.subprocess.PIPE,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE,
-                env=env,
-                cwd=call.workdir,
-                start_new_session=True,
-            )
-        except OSError as exc:
-            raise StepError("provider_unavailable", f"cannot start {argv[0]!r}: {exc}") from None
-        try:
-            stdout, stderr = await proc.communicate(call.prompt.encode())
-        except BaseException:
-            await kill_group(proc)
-            raise
-        # Whatever the step left running in its group dies with the step.
-        signal_group(proc.pid, signal.SIGKILL)
-        # The agent's own `env` may hold secrets the store does not know about (it masks the
-        # runner's environment): mask them here, at the source, like the vendor CLIs do.
-        secrets = secret_values(env)
-        if proc.returncode != 0:
-            tail = redact(stderr.decode(errors="replace"), secrets).strip()[-STDERR_TAIL_CHARS:]
-            message = f"{argv[0]} exited with code {proc.returncode}"
+        out = await run_cli(self.name, argv, env=env, cwd=call.workdir, stdin_text=call.prompt)
+        if out.returncode != 0:
+            tail = out.stderr.strip()[-STDERR_TAIL_CHARS:]
+            message = f"{argv[0]} exited with code {out.returncode}"
             raise StepError("provider_error", f"{message}: {tail}" if tail else message)
         return ProviderResult(
-            output=parse_output(redact(stdout.decode(errors="replace"), secrets)),
-            provider=self.name,
-            model=call.agent.model,
+            output=parse_output(out.stdout), provider=self.name, model=call.agent.model
         )
 
 
@@ -100,3 +75,6 @@ def parse_output(text: str) -> Any:
         except ValueError:
             pass
     return text.removesuffix("\n").removesuffix("\r")
+
+
+PROVIDER_CLASS = CommandProvider  # what `providers.provider_table` instantiates for this name

@@ -27,7 +27,7 @@ from automatosx.agents.providers.cli_process import (
     run_cli,
     stderr_tail,
 )
-from automatosx.agents.providers.http_api import kind_for_status
+from automatosx.agents.providers.http_status import kind_for_status
 from automatosx.agents.providers.prompting import prompt_with_schema, read_output
 from automatosx.errors import StepError
 
@@ -37,6 +37,8 @@ VENDOR_SYSTEM_SETTINGS = Path("/etc/gemini-cli/settings.json")
 
 class GeminiCliProvider(VendorCli):
     name = "gemini-cli"
+    uses_breaker = True
+    uses_io_loop = False
     program = "gemini"
     install_hint = "npm install -g @google/gemini-cli"
 
@@ -133,3 +135,6 @@ def _usage(stats: Any) -> tuple[int | None, int | None, str | None]:
         if main is None or "main" in roles:
             main = str(name)
     return tokens_in, tokens_out, main
+
+
+PROVIDER_CLASS = GeminiCliProvider  # what `providers.provider_table` instantiates for this name

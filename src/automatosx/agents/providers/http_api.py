@@ -41,8 +41,9 @@ from dataclasses import dataclass
 
 import httpx
 
-from automatosx.agents.secrets import redact
-from automatosx.errors import ErrorKind, StepError
+from automatosx.agents.providers.http_status import kind_for_status
+from automatosx.errors import StepError
+from automatosx.secrets import redact
 
 POOL_SHARDS = 4
 POOL_LIMITS = httpx.Limits(max_connections=256, max_keepalive_connections=64, keepalive_expiry=30.0)
@@ -166,20 +167,6 @@ def server_message(body: bytes) -> str:
         if isinstance(error, str):
             return error[:_MESSAGE_LIMIT]
     return text.strip()[:_MESSAGE_LIMIT]
-
-
-def kind_for_status(status: int) -> ErrorKind:
-    """The error kind an HTTP status means, for HTTP providers and for the CLIs that report
-    their API's status (429 -> rate_limit, 401/403 -> auth_error, overload -> unavailable)."""
-    if status == 429:
-        return "rate_limit"
-    if status in (401, 403):
-        return "auth_error"
-    if status == 408:
-        return "timeout"
-    if status in (502, 503, 504, 529):  # 529: Anthropic "overloaded"
-        return "provider_unavailable"
-    return "provider_error"
 
 
 def status_error(

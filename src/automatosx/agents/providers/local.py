@@ -39,12 +39,16 @@ CONTEXT_TOKENS = 4096
 
 class LocalProvider:
     name = "local"
+    uses_breaker = True
+    uses_io_loop = False
 
-    def availability(self, agent: AgentSpec) -> Availability:
+    def availability(self, agent: AgentSpec, workdir: Path | None = None) -> Availability:
         if importlib.util.find_spec("llama_cpp") is None:
             return Availability(False, f"llama-cpp-python is not installed ({INSTALL_HINT})")
         if agent.model_path:
             path = Path(agent.model_path).expanduser()
+            if not path.is_absolute():
+                path = (workdir or Path.cwd()) / path
             if not path.is_file():
                 return Availability(False, f"modelPath {agent.model_path} does not exist")
             return Availability(True, f"llama.cpp with {path.name}")
@@ -209,3 +213,6 @@ def _generate(path: Path, call: ProviderCall, stop: threading.Event) -> _Answer:
             raise StepError("provider_error", f"local: {type(exc).__name__}: {exc}") from None
     # llama.cpp streams one chunk per generated token.
     return _Answer("".join(parts), tokens_in, len(parts))
+
+
+PROVIDER_CLASS = LocalProvider  # what `providers.provider_table` instantiates for this name

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -24,9 +25,9 @@ from automatosx.agents.providers.http_api import (
     transport_error,
 )
 from automatosx.agents.providers.prompting import chat_messages, read_output
-from automatosx.agents.secrets import redact
 from automatosx.definition.models import AgentSpec
 from automatosx.errors import StepError
+from automatosx.secrets import redact
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 DEFAULT_KEY_ENV = "OPENAI_API_KEY"
@@ -35,8 +36,10 @@ DEFAULT_MODEL = "gpt-4o-mini"
 
 class OpenAIProvider:
     name = "openai"
+    uses_breaker = True
+    uses_io_loop = True
 
-    def availability(self, agent: AgentSpec) -> Availability:
+    def availability(self, agent: AgentSpec, workdir: Path | None = None) -> Availability:
         key_env = agent.api_key_env or DEFAULT_KEY_ENV
         if os.environ.get(key_env):
             return Availability(True, f"{key_env} set")
@@ -163,3 +166,6 @@ def _json_object(raw: bytes) -> dict[str, Any]:
 
 def _redacted(error: StepError, key: str) -> StepError:
     return StepError(error.kind, redact(error.message, [key]), retry_after_s=error.retry_after_s)
+
+
+PROVIDER_CLASS = OpenAIProvider  # what `providers.provider_table` instantiates for this name

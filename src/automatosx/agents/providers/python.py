@@ -16,6 +16,7 @@ import json
 import os
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from automatosx.agents.base import Availability, ProviderCall, ProviderResult
@@ -26,15 +27,17 @@ from automatosx.errors import StepError
 
 class PythonProvider:
     name = "python"
+    uses_breaker = False
+    uses_io_loop = False
 
     def __init__(self) -> None:
         self._resolved: dict[tuple[str, str], Callable[..., Any]] = {}
 
-    def availability(self, agent: AgentSpec) -> Availability:
+    def availability(self, agent: AgentSpec, workdir: Path | None = None) -> Availability:
         if not agent.callable:
             return Availability(False, "no `callable` (package.module:function) configured")
-        try:
-            self.resolve(agent.callable, os.getcwd())  # cached: cheap on every call
+        try:  # cached: cheap on every call
+            self.resolve(agent.callable, str(workdir) if workdir else os.getcwd())
         except StepError as exc:
             return Availability(False, exc.message)
         return Availability(True, f"calls {agent.callable}")
@@ -92,3 +95,6 @@ class PythonProvider:
                     "invalid_output", f"{call.agent.callable} returned a non-JSON value: {exc}"
                 ) from None
         return ProviderResult(output=output, provider=self.name, model=call.agent.model)
+
+
+PROVIDER_CLASS = PythonProvider  # what `providers.provider_table` instantiates for this name
