@@ -66,6 +66,17 @@ class LeaseLostError(AxError):
     """A runner's lease was taken over: its writes are refused and it must stop (fencing)."""
 
 
+class StoreUnavailableError(AxError):
+    """The store could not be reached (a PostgreSQL restart, a dropped connection). Whether
+    the interrupted call took effect is unknown; the store facade retries it."""
+
+
+class StoreFullError(AxError):
+    """The database's disk is full: the write was rolled back and the store is intact."""
+
+    exit_code = 1
+
+
 class StepError(Exception):
     """A step attempt failed with a contract error kind (`timeout`, `rate_limit`, ...).
 

@@ -23,12 +23,19 @@ from automatosx.store.records import (
     Lease,
     PruneResult,
     StepExecutionRecord,
+    StepInstanceRecord,
     WorkflowRecord,
     WriteOp,
 )
 
 
 class Store(Protocol):
+    @property
+    def connections_can_drop(self) -> bool:
+        """Whether a call can fail with `StoreUnavailableError` and not say whether it took
+        effect (a network database): then writers number their writes (`write(seq=...)`)."""
+        ...
+
     # ---- lifecycle ----
     def close(self) -> None: ...
 
@@ -58,8 +65,14 @@ class Store(Protocol):
         owner: str,
         lease_seconds: float,
         parent_execution_id: str | None = None,
+        workdir: str | None = None,
+        execution_id: str | None = None,
+        opening_ops: Sequence[WriteOp] = (),
     ) -> tuple[ExecutionRecord, Lease]:
-        """A new execution in state `idle`, leased to `owner` from the start."""
+        """A new execution in state `idle`, leased to `owner` from the start; `workdir` is
+        where its steps run (resume and recover run them there too). `opening_ops` are
+        applied in the same transaction (its step instances, its start), so no reader ever
+        sees the execution without them. The ID is a new UUID unless given."""
         ...
 
     def execution_definition(self, execution_id: str) -> dict[str, Any]:
@@ -112,13 +125,21 @@ class Store(Protocol):
         ...
 
     # ---- fenced writes ----
-    def write(self, lease: Lease, ops: Sequence[WriteOp]) -> None:
-        """Apply `ops` in order in one transaction, or raise LeaseLostError and apply none."""
+    def write(self, lease: Lease, ops: Sequence[WriteOp], *, seq: int | None = None) -> None:
+        """Apply `ops` in order in one transaction, or raise LeaseLostError and apply none.
+        With `seq` (increasing within one lease), a write whose number the execution has
+        already recorded is not applied again: it committed before its connection dropped."""
         ...
 
     # ---- reads ----
+    def list_instances(self, execution_id: str) -> list[StepInstanceRecord]:
+        """The execution's step instances, in the file's order of steps (a step's run-time
+        instances after it, by index)."""
+        ...
+
     def list_step_executions(self, execution_id: str) -> list[StepExecutionRecord]:
-        """Every attempt of every step, ordered by step then attempt."""
+        """Every attempt of every step instance (the history rows, then each instance's
+        latest attempt, which its record holds), ordered by instance key then attempt."""
         ...
 
     def list_checkpoints(

@@ -13,7 +13,7 @@ import json
 import math
 from typing import Any
 
-from automatosx.store.redact import SecretRedactor
+from automatosx.secrets import SecretRedactor
 
 # One encoder for every value: `json.dumps` with non-default options builds a new
 # JSONEncoder per call, a measurable part of a step's three encodings.
@@ -36,6 +36,35 @@ def _finite(value: Any) -> Any:
         return {k: _finite(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_finite(v) for v in value]
+    return value
+
+
+def _plain_json(value: Any, depth: int = 0) -> bool:
+    """Whether `value` is already exactly what the store gives back: str keys, finite floats,
+    lists, no other types (most outputs are; checking is cheaper than a round trip)."""
+    if value is None or isinstance(value, str | bool | int):
+        return True
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if depth > 100:
+        return False
+    if type(value) is list:
+        return all(_plain_json(v, depth + 1) for v in value)
+    if type(value) is dict:
+        return all(type(k) is str and _plain_json(v, depth + 1) for k, v in value.items())
+    return False
+
+
+def as_stored(value: Any, redactor: SecretRedactor) -> Any:
+    """`value` exactly as the store will give it back (secrets masked, NaN and Infinity as
+    null, tuples as lists, keys as strings, other objects as their `str()`). The runtime
+    hands this to dependents, so a live run and a resumed one see the same values."""
+    if isinstance(value, str):
+        return redactor.text(value) if redactor.active else value
+    if not _plain_json(value):
+        value = json.loads(_encode(value))
+    if redactor.active and redactor.json_has_secret(_encode(value)):
+        value = redactor.value(value)
     return value
 
 

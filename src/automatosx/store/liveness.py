@@ -1,8 +1,8 @@
-"""Who owns an execution, for how long, and whether its owner is still alive.
+"""Whether an execution's runner is alive: what every reader needs to tell a running
+execution from an orphan (its runner died, its state still says `executing`).
 
-A runner identifies itself as "hostname:pid:uuid4" so another process on the same host can
-tell a dead runner (its pid is gone) from a slow one without waiting for the lease to expire.
-The lease duration is configurable (`AX_LEASE_SECONDS`) so tests can use short leases.
+A runner is "hostname:pid:uuid4". Its lease is live while unexpired and, on this host,
+while that pid exists; a runner on another host is trusted until its lease expires.
 """
 
 from __future__ import annotations
@@ -10,34 +10,9 @@ from __future__ import annotations
 import os
 import socket
 import time
-import uuid
 from dataclasses import dataclass
 
 from automatosx.store.records import ExecutionRecord
-
-DEFAULT_LEASE_SECONDS = 30.0
-CONTROL_POLL_S = 0.1  # how often a runner looks for pause/cancel requests
-
-
-def lease_seconds() -> float:
-    """`AX_LEASE_SECONDS` if set (tests use ~1 s), else 30 s."""
-    raw = os.environ.get("AX_LEASE_SECONDS")
-    if not raw:
-        return DEFAULT_LEASE_SECONDS
-    try:
-        value = float(raw)
-    except ValueError:
-        return DEFAULT_LEASE_SECONDS
-    return value if value > 0 else DEFAULT_LEASE_SECONDS
-
-
-def heartbeat_interval(seconds: float) -> float:
-    """Renew at a third of the lease so two missed beats still leave it alive."""
-    return max(0.05, seconds / 3)
-
-
-def new_owner() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4()}"
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from automatosx.secrets import SecretRedactor
 from automatosx.store.base import Store
-from automatosx.store.redact import SecretRedactor
 
 DEFAULT_DB = Path(".automatosx") / "ax.db"
 

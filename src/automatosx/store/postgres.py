@@ -26,23 +26,44 @@ elsewhere cannot overwrite the newer attempt.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, ClassVar, cast
 
 import psycopg
-from psycopg_pool import ConnectionPool
+from psycopg_pool import ConnectionPool, PoolTimeout
 
+from automatosx.errors import StoreUnavailableError
+from automatosx.secrets import SecretRedactor, redactor_from_env
 from automatosx.store.codec import ColumnCodec
 from automatosx.store.postgres_connect import configure, prepare_database, split_schema
 from automatosx.store.records import WorkflowRecord
-from automatosx.store.redact import SecretRedactor, redactor_from_env
 from automatosx.store.rows import WORKFLOW_COLUMNS, workflow_from_row
 from automatosx.store.sql_store import SqlStore
 from automatosx.store.workflow_sql import search_words
 from automatosx.store.write_ops import Connection, Cursor
 
 _PG_SQL: dict[str, str] = {}
+# The pool logs each failed reconnection as a warning; with no logging configured Python
+# would print them on stderr, in the middle of a run that is only waiting for its database.
+logging.getLogger("psycopg.pool").addHandler(logging.NullHandler())
+
+
+def _connection_lost(exc: Exception) -> bool:
+    """A failure of the connection itself (the server went away, or refuses connections
+    while it restarts), not of a statement."""
+    if isinstance(exc, PoolTimeout):
+        return True
+    state = getattr(exc, "sqlstate", None)
+    return isinstance(exc, psycopg.OperationalError) and (
+        state is None or state.startswith(("08", "57P"))
+    )
+
+
+def _unreachable(exc: Exception) -> StoreUnavailableError:
+    message = " ".join(str(exc).split()) or type(exc).__name__
+    return StoreUnavailableError(f"cannot reach PostgreSQL: {message}")
 
 
 def _pg(sql: str) -> str:
@@ -65,6 +86,7 @@ class _PgConnection:
 
 class PostgresStore(SqlStore):
     dialect: ClassVar[str] = "postgres"
+    connections_can_drop: ClassVar[bool] = True
     lock_row: ClassVar[str] = " FOR UPDATE"
     checkpoint_order: ClassVar[str] = "created_at DESC, seq DESC"
 
@@ -82,7 +104,7 @@ class PostgresStore(SqlStore):
             kwargs={"autocommit": True},
             configure=lambda conn: configure(conn, schema),
             open=True,
-            timeout=30,
+            timeout=5,  # waiting for a connection: the store facade retries, the lease bounds it
         )
 
     def close(self) -> None:
@@ -90,12 +112,22 @@ class PostgresStore(SqlStore):
 
     @contextmanager
     def _transaction(self) -> Iterator[Connection]:
-        with self._pool.connection() as conn, conn.transaction():
-            yield _PgConnection(conn)
+        try:
+            with self._pool.connection() as conn, conn.transaction():
+                yield _PgConnection(conn)
+        except (psycopg.OperationalError, PoolTimeout) as exc:
+            if _connection_lost(exc):
+                raise _unreachable(exc) from exc
+            raise
 
     def _fetch_all(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
-        with self._pool.connection() as conn:
-            return conn.execute(_pg(sql), params).fetchall()
+        try:
+            with self._pool.connection() as conn:
+                return conn.execute(_pg(sql), params).fetchall()
+        except (psycopg.OperationalError, PoolTimeout) as exc:
+            if _connection_lost(exc):
+                raise _unreachable(exc) from exc
+            raise
 
     def _fetch_dicts(self, sql: str) -> Iterator[dict[str, Any]]:
         with self._pool.connection() as conn:

@@ -14,6 +14,7 @@ from automatosx.store.records import (
     EventRecord,
     ExecutionRecord,
     StepExecutionRecord,
+    StepInstanceRecord,
     WorkflowRecord,
 )
 
@@ -25,12 +26,18 @@ WORKFLOW_COLUMNS = (
 EXECUTION_COLUMNS = (
     "e.id, e.workflow_id, w.name, e.state, e.context, e.triggered_by, e.priority, e.created_at, "
     "e.started_at, e.completed_at, e.duration_ms, e.resume_count, e.error, "
-    "e.parent_execution_id, e.lease_owner, e.lease_expires_at, e.lease_epoch, e.control_request"
+    "e.parent_execution_id, e.lease_owner, e.lease_expires_at, e.lease_epoch, e.control_request, "
+    "e.workdir"
 )
 EXECUTION_FROM = "workflow_executions e JOIN workflows w ON w.id = e.workflow_id"
 STEP_COLUMNS = (
     "execution_id, step_key, attempt, state, agent, provider, model, output, error_kind, "
     "error_message, started_at, completed_at, duration_ms, tokens_in, tokens_out, cost_usd"
+)
+INSTANCE_COLUMNS = (
+    "execution_id, key, step_key, position, state, parent_key, item_index, attempt, failures, "
+    "agent, provider, model, output, error_kind, error_message, started_at, completed_at, "
+    "duration_ms, retry_at, tokens_in, tokens_out, cost_usd"
 )
 CHECKPOINT_COLUMNS = (
     "id, execution_id, state, context, completed_steps, pending_steps, label, created_by, "
@@ -85,6 +92,7 @@ def execution_from_row(row: Any) -> ExecutionRecord:
         lease_expires_at=_opt_float(row[15]),
         lease_epoch=int(row[16]),
         control_request=row[17],
+        workdir=row[18],
     )
 
 
@@ -106,6 +114,33 @@ def step_from_row(row: Any) -> StepExecutionRecord:
         tokens_in=_opt_int(row[13]),
         tokens_out=_opt_int(row[14]),
         cost_usd=_opt_float(row[15]),
+    )
+
+
+def instance_from_row(row: Any) -> StepInstanceRecord:
+    return StepInstanceRecord(
+        execution_id=row[0],
+        key=row[1],
+        step_key=row[2],
+        position=int(row[3]),
+        state=row[4],
+        parent_key=row[5],
+        item_index=_opt_int(row[6]),
+        attempt=int(row[7]),
+        failures=int(row[8]),
+        agent=row[9],
+        provider=row[10],
+        model=row[11],
+        output=load_json(row[12]),
+        error_kind=row[13],
+        error_message=row[14],
+        started_at=_opt_float(row[15]),
+        completed_at=_opt_float(row[16]),
+        duration_ms=_opt_int(row[17]),
+        retry_at=_opt_float(row[18]),
+        tokens_in=_opt_int(row[19]),
+        tokens_out=_opt_int(row[20]),
+        cost_usd=_opt_float(row[21]),
     )
 
 

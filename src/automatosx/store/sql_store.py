@@ -33,6 +33,7 @@ from automatosx.store.records import (
     Lease,
     PruneResult,
     StepExecutionRecord,
+    StepInstanceRecord,
     WorkflowRecord,
     WriteOp,
 )
@@ -41,10 +42,12 @@ from automatosx.store.rows import (
     EVENT_COLUMNS,
     EXECUTION_COLUMNS,
     EXECUTION_FROM,
+    INSTANCE_COLUMNS,
     STEP_COLUMNS,
     checkpoint_from_row,
     event_from_row,
     execution_from_row,
+    instance_from_row,
     step_from_row,
     workflow_from_row,
 )
@@ -61,6 +64,7 @@ class SqlStore(ABC):
     """Implements `automatosx.store.base.Store` over a dialect's connections."""
 
     dialect: ClassVar[str]
+    connections_can_drop: ClassVar[bool] = False
     lock_row: ClassVar[str] = ""  # appended to a SELECT whose row the transaction will change
     checkpoint_order: ClassVar[str] = "created_at DESC"
 
@@ -131,8 +135,11 @@ class SqlStore(ABC):
         owner: str,
         lease_seconds: float,
         parent_execution_id: str | None = None,
+        workdir: str | None = None,
+        execution_id: str | None = None,
+        opening_ops: Sequence[WriteOp] = (),
     ) -> tuple[ExecutionRecord, Lease]:
-        execution_id = str(uuid.uuid4())
+        execution_id = execution_id or str(uuid.uuid4())
         now = time.time()
         expires = now + lease_seconds
         with self._transaction() as db:
@@ -151,14 +158,16 @@ class SqlStore(ABC):
             db.execute(
                 "INSERT INTO workflow_executions (id, workflow_id, state, context, triggered_by, "
                 "priority, parent_execution_id, created_at, lease_owner, lease_expires_at, "
-                "lease_epoch, updated_at, definition) VALUES (?, ?, 'idle', ?, ?, ?, ?, ?, ?, ?, "
-                "1, ?, (SELECT definition FROM workflows WHERE id = ?))",
+                "lease_epoch, updated_at, workdir, definition) VALUES (?, ?, 'idle', ?, ?, ?, "
+                "?, ?, ?, ?, 1, ?, ?, (SELECT definition FROM workflows WHERE id = ?))",
                 (
                     execution_id, workflow_id, self.codec.json(context),
                     self.codec.text(triggered_by), priority, parent_execution_id, now, owner,
-                    expires, now, workflow_id,
+                    expires, now, workdir, workflow_id,
                 ),
             )  # fmt: skip
+            if opening_ops:
+                apply_ops(db, execution_id, opening_ops, self.codec, now)
             row = db.execute(f"{SELECT_EXECUTION} WHERE e.id = ?", (execution_id,)).fetchone()
         return execution_from_row(row), Lease(execution_id, owner, 1, expires)
 
@@ -249,7 +258,7 @@ class SqlStore(ABC):
             epoch = int(epoch) + 1
             db.execute(
                 "UPDATE workflow_executions SET lease_owner = ?, lease_expires_at = ?, "
-                "lease_epoch = ?, updated_at = ? WHERE id = ?",
+                "lease_epoch = ?, last_write_seq = NULL, updated_at = ? WHERE id = ?",
                 (owner, now + lease_seconds, epoch, time.time(), execution_id),
             )
         return Lease(execution_id, owner, epoch, now + lease_seconds)
@@ -302,22 +311,57 @@ class SqlStore(ABC):
         return execution_from_row(row)
 
     # ---- fenced writes ----
-    def write(self, lease: Lease, ops: Sequence[WriteOp]) -> None:
+    def write(self, lease: Lease, ops: Sequence[WriteOp], *, seq: int | None = None) -> None:
         now = time.time()
         with self._transaction() as db:
-            row = db.execute(self._lease_check_sql, (lease.execution_id,)).fetchone()
-            if row is None or row[0] != lease.owner or row[1] != lease.epoch:
-                raise LeaseLostError(_lease_lost(lease))
+            if seq is None:
+                row = db.execute(self._lease_check_sql, (lease.execution_id,)).fetchone()
+                if row is None or row[0] != lease.owner or row[1] != lease.epoch:
+                    raise LeaseLostError(_lease_lost(lease))
+            elif not self._claim_write(db, lease, seq):
+                return  # applied already: it committed before its connection dropped
             apply_ops(db, lease.execution_id, ops, self.codec, now)
 
+    def _claim_write(self, db: Connection, lease: Lease, seq: int) -> bool:
+        """Fence and record write number `seq` in one statement; False if the execution
+        recorded it (or a later one) already. Raises LeaseLostError if the lease moved on."""
+        claimed = db.execute(
+            "UPDATE workflow_executions SET last_write_seq = ? WHERE id = ? AND lease_owner = ? "
+            "AND lease_epoch = ? AND COALESCE(last_write_seq, 0) < ?",
+            (seq, lease.execution_id, lease.owner, lease.epoch, seq),
+        ).rowcount
+        if claimed:
+            return True
+        row = db.execute(
+            "SELECT lease_owner, lease_epoch, last_write_seq FROM workflow_executions WHERE id = ?",
+            (lease.execution_id,),
+        ).fetchone()
+        if row is None or row[0] != lease.owner or row[1] != lease.epoch:
+            raise LeaseLostError(_lease_lost(lease))
+        return False
+
     # ---- reads ----
+    def list_instances(self, execution_id: str) -> list[StepInstanceRecord]:
+        rows = self._fetch_all(
+            f"SELECT {INSTANCE_COLUMNS} FROM workflow_step_instances WHERE execution_id = ? "
+            "ORDER BY position, COALESCE(item_index, -1)",
+            (execution_id,),
+        )
+        return [instance_from_row(r) for r in rows]
+
     def list_step_executions(self, execution_id: str) -> list[StepExecutionRecord]:
         rows = self._fetch_all(
             f"SELECT {STEP_COLUMNS} FROM workflow_step_executions WHERE execution_id = ? "
             "ORDER BY step_key, attempt",
             (execution_id,),
         )
-        return [step_from_row(r) for r in rows]
+        history = [step_from_row(r) for r in rows]
+        moved = {(a.step_key, a.attempt) for a in history}
+        for instance in self.list_instances(execution_id):
+            latest = instance.latest_attempt()
+            if latest is not None and (latest.step_key, latest.attempt) not in moved:
+                history.append(latest)
+        return sorted(history, key=lambda a: (a.step_key, a.attempt))
 
     def list_checkpoints(
         self, execution_id: str, limit: int | None = None

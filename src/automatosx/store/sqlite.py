@@ -15,12 +15,13 @@ from contextlib import AbstractContextManager
 from types import TracebackType
 from typing import Any, ClassVar
 
+from automatosx.errors import StoreFullError
+from automatosx.secrets import SecretRedactor, redactor_from_env
 from automatosx.store.codec import ColumnCodec
 from automatosx.store.records import WorkflowRecord
-from automatosx.store.redact import SecretRedactor, redactor_from_env
 from automatosx.store.rows import WORKFLOW_COLUMNS, workflow_from_row
 from automatosx.store.sql_store import SqlStore
-from automatosx.store.sqlite_file import connect, is_busy, retry_busy
+from automatosx.store.sqlite_file import connect, is_busy, is_full, retry_busy
 from automatosx.store.wal_checkpointer import WalCheckpointer
 from automatosx.store.workflow_sql import search_words
 from automatosx.store.write_ops import Connection
@@ -128,9 +129,25 @@ class _WriteTransaction:
             if exc_type is not None:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.OperationalError) and is_full(exc):
+                    raise _full(store.location) from exc
                 return  # the exception propagates
-            conn.execute("COMMIT")
+            try:
+                conn.execute("COMMIT")
+            except sqlite3.OperationalError as failed:
+                if not is_full(failed):
+                    raise
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise _full(store.location) from failed
             if store._checkpointer is not None:
                 store._checkpointer.note_commit(conn)
         finally:
             store._lock.release()
+
+
+def _full(location: str) -> StoreFullError:
+    return StoreFullError(
+        f"the disk holding the database {location} is full; the write was rolled back and "
+        "the database is intact"
+    )

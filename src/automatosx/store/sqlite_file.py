@@ -38,6 +38,14 @@ def is_busy(exc: sqlite3.OperationalError) -> bool:
     return "locked" in str(exc) or "busy" in str(exc)
 
 
+def is_full(exc: sqlite3.OperationalError) -> bool:
+    """SQLITE_FULL: the disk (or the database's page limit) has no room for the write."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None:
+        return bool(code & 0xFF == sqlite3.SQLITE_FULL)
+    return "disk is full" in str(exc)
+
+
 def retry_busy(action: Callable[[], T]) -> T:
     """Runs `action`, retrying while SQLite reports the database busy (bounded)."""
     deadline = time.monotonic() + BUSY_RETRY_SECONDS

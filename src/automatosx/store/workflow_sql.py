@@ -13,6 +13,7 @@ import uuid
 from typing import Any
 
 from automatosx.definition.models import WorkflowDefinition
+from automatosx.secrets import MASK, declared_names, is_secret_name, reference_name
 from automatosx.store.codec import ColumnCodec
 from automatosx.store.records import WorkflowRecord
 from automatosx.store.rows import WORKFLOW_COLUMNS, workflow_from_row
@@ -35,10 +36,28 @@ INSERT_DEPENDENCY = (
 SELECT_WORKFLOW = f"SELECT {WORKFLOW_COLUMNS} FROM workflows w"
 
 
+def stored_form(definition: WorkflowDefinition) -> dict[str, Any]:
+    """The definition as it is stored (and copied into each execution): the file form with
+    every literal value of an inline agent's `env` under a secret-looking name masked.
+    `${NAME}` references stay: they are names, not values (SPEC section 4)."""
+    data = definition.to_data()
+    declared = declared_names()
+    for agent in data.get("agents", {}).values():
+        env = agent.get("env")
+        if env:
+            agent["env"] = {
+                name: value
+                if reference_name(value) is not None or not is_secret_name(name, declared)
+                else MASK
+                for name, value in env.items()
+            }
+    return data
+
+
 def upsert_workflow(
     db: Connection, definition: WorkflowDefinition, codec: ColumnCodec
 ) -> WorkflowRecord:
-    definition_text = codec.json(definition.to_data())
+    definition_text = codec.json(stored_form(definition))
     row = db.execute(
         "SELECT id, definition FROM workflows WHERE name = ? AND version = ?",
         (definition.name, definition.version),
