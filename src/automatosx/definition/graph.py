@@ -1,4 +1,4 @@
-"""The dependency graph of a workflow: order, levels, critical path and eager scheduling.
+"""The dependency graph of a workflow: order, levels, critical path, up- and downstream.
 
 Everything here is computed once from an immutable definition and is itself immutable, so the
 engine, the CLI and the web UI all see the same plan. Ties are always broken by the order of
@@ -8,7 +8,7 @@ steps in the file, so the same file gives the same order, levels and cycle repor
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from types import MappingProxyType
@@ -314,87 +314,3 @@ def _strongly_connected(
                         break
                 components.append(frozenset(component))
     return components
-
-
-class ReadySet:
-    """Which steps may start now: the engine's eager-scheduling view of the graph.
-
-    A step is ready once every dependency is done; each ready step is handed out once by
-    `take_ready`, in topological order. `mark_failed` drops everything downstream of a failed
-    step so `is_finished` can still become true (those are the steps to mark `skipped`).
-    """
-
-    def __init__(self, graph: WorkflowGraph, done: Iterable[str] = ()) -> None:
-        self._graph = graph
-        self._rank = {key: i for i, key in enumerate(graph.topological_order)}
-        self._done: set[str] = set()
-        self._taken: set[str] = set()
-        self._dropped: set[str] = set()
-        self._failed: set[str] = set()
-        for key in done:
-            if key not in self._rank:
-                raise KeyError(key)
-            self._done.add(key)
-        self._waiting = {
-            key: sum(1 for d in deps if d not in self._done)
-            for key, deps in graph.dependencies.items()
-        }
-        self._ready = [
-            self._rank[k] for k, n in self._waiting.items() if n == 0 and k not in self._done
-        ]
-        heapq.heapify(self._ready)
-
-    def take_ready(self) -> list[str]:
-        """Steps that may start now (each returned once, never again)."""
-        taken: list[str] = []
-        while self._ready:
-            key = self._graph.topological_order[heapq.heappop(self._ready)]
-            if key in self._dropped or key in self._done or key in self._taken:
-                continue
-            self._taken.add(key)
-            taken.append(key)
-        return taken
-
-    def mark_done(self, key: str) -> None:
-        """A taken step finished so its dependents may go: completed, or optional and failed."""
-        if key not in self._taken or key in self._done or key in self._failed:
-            raise ValueError(f"step '{key}' is not running")
-        self._done.add(key)
-        for child in self._graph.dependents[key]:
-            self._waiting[child] -= 1
-            if self._waiting[child] == 0 and child not in self._done:
-                heapq.heappush(self._ready, self._rank[child])
-
-    def mark_failed(self, key: str) -> list[str]:
-        """A taken step failed for good: nothing downstream of it will run. Returns those
-        downstream steps (not yet done) in topological order: the ones to mark `skipped`."""
-        if key not in self._taken or key in self._done or key in self._failed:
-            raise ValueError(f"step '{key}' is not running")
-        self._failed.add(key)
-        return self.drop(self._graph.downstream(key))
-
-    def drop(self, keys: Iterable[str]) -> list[str]:
-        """Never hand out these steps (skipped or cancelled before starting). Returns those
-        that were still pending, in topological order."""
-        newly = {k for k in keys if k not in self._done and k not in self._taken}
-        newly -= self._dropped
-        self._dropped |= newly
-        return sorted(newly, key=self._rank.__getitem__)
-
-    @property
-    def running(self) -> frozenset[str]:
-        """Taken and not yet done or failed."""
-        return frozenset(self._taken - self._done - self._failed)
-
-    @property
-    def pending(self) -> frozenset[str]:
-        """Not taken, not done, not dropped: still to run."""
-        return frozenset(set(self._rank) - self._taken - self._done - self._dropped)
-
-    @property
-    def done(self) -> frozenset[str]:
-        return frozenset(self._done)
-
-    def is_finished(self) -> bool:
-        """Nothing pending and nothing running."""
-        return not self.pending and not self.running

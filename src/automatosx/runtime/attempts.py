@@ -1,6 +1,7 @@
 """How many attempts a step gets and how long to wait between them (SPEC section 5).
 
-attempts = 1 + maxRetries (the step's `retryPolicy`, else `config.maxRetries`); the delay
+attempts = 1 + maxRetries (the step's `retryPolicy.maxRetries`, else `config.maxRetries`:
+a policy that leaves it out inherits the workflow's); the delay
 before retry n (1-based) is `retryDelayMs * retryBackoffMultiplier^(n-1)` plus at most 10%
 jitter so many failing steps do not retry in lock-step. `cancelled` never retries, and neither
 does `template_error`: a prompt that cannot render from fixed upstream outputs never will.
@@ -52,8 +53,9 @@ def _default_policy(max_retries: int) -> RetryPolicy:
 def retry_rules(step: StepSpec, config: WorkflowConfig) -> RetryRules:
     policy = step.retry_policy or _default_policy(config.max_retries)
     retryable = policy.retryable_errors
+    max_retries = config.max_retries if policy.max_retries is None else policy.max_retries
     return RetryRules(
-        max_attempts=1 + policy.max_retries,
+        max_attempts=1 + max_retries,
         delay_ms=policy.retry_delay_ms,
         multiplier=policy.retry_backoff_multiplier,
         retryable=None if retryable is None else frozenset(retryable),

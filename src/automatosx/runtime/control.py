@@ -2,43 +2,39 @@
 
 Each returns (or drives) an `ExecutionRunner`, or acts on the store directly when no runner
 is alive: pausing or cancelling an execution whose runner died takes its lease over (which
-bumps the fencing epoch) and writes the new state itself.
+bumps the fencing epoch) and commits the transition itself.
 """
 
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, get_args
 
 from automatosx.definition.models import WorkflowDefinition
 from automatosx.definition.validation import validate_document
 from automatosx.errors import StateConflictError
-from automatosx.runtime.checkpoints import pause_ops
+from automatosx.runtime import transitions
 from automatosx.runtime.context import check_context
-from automatosx.runtime.engine import CommitObserver, ExecutionRunner
-from automatosx.runtime.lease import (
-    is_orphaned,
-    lease_is_live,
-    lease_seconds,
-    new_owner,
-    owner_is_dead,
-)
+from automatosx.runtime.engine import CommitObserver, ExecutionContext, ExecutionRunner
+from automatosx.runtime.executor import LocalExecutor
+from automatosx.runtime.instances import InstanceTable
+from automatosx.runtime.lease import lease_seconds, new_owner
 from automatosx.runtime.preparation import PreparedWorkflow, prepare_workflow
-from automatosx.runtime.progress import ExecutionProgress
-from automatosx.runtime.recovery import INTERRUPTED_MESSAGE, RecoveredProgress, recover_progress
+from automatosx.runtime.recovery import recovered_instances
+from automatosx.secrets import redactor_from_env
+from automatosx.store.async_store import AsyncStore
 from automatosx.store.base import Store
+from automatosx.store.liveness import is_orphaned, lease_is_live, owner_is_dead
 from automatosx.store.records import (
     TERMINAL_STATES,
-    AppendEvent,
-    ClearControlRequest,
     ExecutionRecord,
     ExecutionState,
-    FinishStepAttempt,
-    IncrementResumeCount,
     Lease,
-    SetExecutionState,
-    StepExecutionRecord,
+    PutInstance,
+    StepInstanceRecord,
     WriteOp,
 )
 
@@ -57,39 +53,43 @@ def start_execution(
     priority: int = 0,
     on_commit: CommitObserver | None = None,
 ) -> ExecutionRunner:
-    """Record a new execution (leased to this process) and the runner that will drive it."""
+    """Record a new execution (leased to this process, every step a pending instance) and
+    the runner that will drive it."""
     definition = prepared.definition
     check_context(definition, context)
     seconds = lease_seconds()
     workflow = store.upsert_workflow(definition)
+    execution_id = str(uuid.uuid4())
+    owner = new_owner()
+    workdir = str(prepared.workdir.resolve())
+    created = transitions.create_instances(execution_id, prepared.plans.values())
     _, lease = store.create_execution(
         workflow_id=workflow.id,
         context=context,
         triggered_by=triggered_by,
         priority=priority,
-        owner=new_owner(),
+        owner=owner,
         lease_seconds=seconds,
+        workdir=workdir,
+        execution_id=execution_id,
+        opening_ops=created,
     )
-    now = time.time()
-    config = definition.config
-    opening: list[WriteOp] = [
-        SetExecutionState("executing", None, now),
-        AppendEvent(
-            "workflow_started",
-            None,
-            {
-                "workflowName": definition.name,
-                "version": definition.version,
-                "triggeredBy": triggered_by,
-                "priority": priority,
-                "steps": len(definition.steps),
-                "parallelism": config.parallelism,
-                "owner": lease.owner,
-            },
-            now,
-        ),
-    ]
-    return _runner(store, lease, prepared, context, opening, seconds, on_commit)
+
+    def opening(now: float) -> list[WriteOp]:
+        return transitions.open_execution(
+            workflow_name=definition.name,
+            version=definition.version,
+            triggered_by=triggered_by,
+            priority=priority,
+            steps=len(created),
+            parallelism=definition.config.parallelism,
+            owner=owner,
+            workdir=workdir,
+            now=now,
+        )
+
+    instances = [op.instance for op in created if isinstance(op, PutInstance)]
+    return _runner(store, lease, prepared, context, instances, opening, seconds, on_commit)
 
 
 def stored_definition(store: Store, execution: ExecutionRecord) -> WorkflowDefinition:
@@ -99,14 +99,21 @@ def stored_definition(store: Store, execution: ExecutionRecord) -> WorkflowDefin
     return validate_document(store.execution_definition(execution.id))
 
 
+def execution_workdir(execution: ExecutionRecord) -> Path:
+    """Where the execution's steps run: the directory it started in (older executions,
+    which did not record it, run where the command is typed)."""
+    return Path(execution.workdir) if execution.workdir else Path.cwd()
+
+
 def resume_execution(
     store: Store,
     id_or_prefix: str,
     *,
-    prepare: Callable[[WorkflowDefinition], PreparedWorkflow] = prepare_workflow,
+    prepare: Callable[..., PreparedWorkflow] = prepare_workflow,
     on_commit: CommitObserver | None = None,
 ) -> ExecutionRunner:
-    """Take over a paused or orphaned execution and return the runner that continues it."""
+    """Take over a paused or orphaned execution and return the runner that continues it,
+    in the directory it started in."""
     execution = store.get_execution(id_or_prefix)
     if execution.is_terminal:
         raise StateConflictError(
@@ -114,69 +121,27 @@ def resume_execution(
         )
     if execution.state != "paused" and lease_is_live(execution):
         raise StateConflictError(running_message(execution))
-    prepared = prepare(stored_definition(store, execution))
+    prepared = prepare(stored_definition(store, execution), workdir=execution_workdir(execution))
     seconds = lease_seconds()
     lease = take_over(store, execution, seconds)
-    records = store.list_step_executions(execution.id)
-    recovered = recover_progress(prepared.definition, records)
+    instances, filled = recovered_instances(
+        execution.id, prepared.plans, store.list_instances(execution.id)
+    )
     checkpoint = store.latest_checkpoint(execution.id)
-    now = time.time()
-    opening: list[WriteOp] = [IncrementResumeCount(), ClearControlRequest()]
-    opening.extend(close_interrupted(recovered, now))
-    opening.append(
-        AppendEvent(
-            "checkpoint_restored",
-            None,
-            {
-                "checkpointId": checkpoint.id if checkpoint else None,
-                "checkpointCreatedBy": checkpoint.created_by if checkpoint else None,
-                "source": "step records",
-                "completedSteps": len(recovered.outputs),
-            },
-            now,
+
+    def opening(now: float) -> list[WriteOp]:
+        return filled + transitions.resume_execution(
+            execution,
+            instances,
+            owner=lease.owner,
+            checkpoint_id=checkpoint.id if checkpoint else None,
+            checkpoint_created_by=checkpoint.created_by if checkpoint else None,
+            now=now,
         )
-    )
-    opening.append(
-        AppendEvent(
-            "workflow_resumed",
-            None,
-            {
-                "resumeCount": execution.resume_count + 1,
-                "previousState": execution.state,
-                "previousOwner": execution.lease_owner,
-                "owner": lease.owner,
-                "rerunSteps": sorted(recovered.interrupted),
-            },
-            now,
-        )
-    )
-    opening.append(SetExecutionState("executing", None, now))
+
     return _runner(
-        store, lease, prepared, execution.context, opening, seconds, on_commit, recovered
+        store, lease, prepared, execution.context, instances, opening, seconds, on_commit
     )
-
-
-def close_interrupted(recovered: RecoveredProgress, now: float) -> list[WriteOp]:
-    """Close the attempts a dead runner left `running` as cancelled ("interrupted"): nothing
-    runs them any more, whoever takes the execution over (resume, or a direct pause)."""
-    ops: list[WriteOp] = []
-    for key, attempt in recovered.interrupted.items():
-        ops.append(
-            FinishStepAttempt(
-                key,
-                attempt,
-                "cancelled",
-                now,
-                error_kind="cancelled",
-                error_message=INTERRUPTED_MESSAGE,
-            )
-        )
-        ops.append(
-            AppendEvent(
-                "step_cancelled", key, {"attempt": attempt, "reason": INTERRUPTED_MESSAGE}, now
-            )
-        )
-    return ops
 
 
 def _runner(
@@ -184,27 +149,30 @@ def _runner(
     lease: Lease,
     prepared: PreparedWorkflow,
     context: dict[str, Any],
-    opening: list[WriteOp],
+    instances: list[StepInstanceRecord],
+    opening: Callable[[float], list[WriteOp]],
     seconds: float,
     on_commit: CommitObserver | None,
-    recovered: RecoveredProgress | None = None,
 ) -> ExecutionRunner:
     """The runner of a new or resumed execution, starting with its `opening` operations."""
-    progress = ExecutionProgress(
+    definition = prepared.definition
+    table = InstanceTable(
+        prepared.graph, prepared.plans, instances, parallelism=definition.config.parallelism
+    )
+    run = ExecutionContext(
         execution_id=lease.execution_id,
-        definition=prepared.definition,
-        graph=prepared.graph,
-        plans=prepared.plans,
+        definition=definition,
         context=context,
-        recovered=recovered,
         workdir=prepared.workdir,
+        redactor=redactor_from_env(),
     )
     return ExecutionRunner(
-        store=store,
+        store=AsyncStore(store),
         lease=lease,
-        progress=progress,
-        runner=prepared.router,
-        opening_ops=opening,
+        run=run,
+        table=table,
+        executor=LocalExecutor(prepared.router),
+        opening=opening,
         lease_seconds=seconds,
         on_commit=on_commit,
     )
@@ -242,44 +210,18 @@ def cancel_execution(store: Store, id_or_prefix: str, *, wait_s: float = 10.0) -
             if execution.is_terminal:
                 raise
         else:
-            _cancel_directly(store, lease, execution)
+            ops = transitions.cancel_execution(
+                store.list_instances(execution.id),
+                reason="cancelled by request",
+                now=time.time(),
+                step_reason="workflow cancelled (its runner had stopped)",
+                previous=execution.state,
+            )
+            store.write(lease, ops)
+            store.release_lease(lease)
             return store.get_execution(execution.id)
     store.request_control(execution.id, "cancel")
     return wait_for(store, execution.id, lambda e: e.is_terminal, wait_s)
-
-
-def _cancel_directly(store: Store, lease: Lease, execution: ExecutionRecord) -> None:
-    now = time.time()
-    ops: list[WriteOp] = []
-    for record in latest_attempts(store.list_step_executions(execution.id)):
-        if record.state == "running":
-            reason = "workflow cancelled (its runner had stopped)"
-            ops.append(
-                FinishStepAttempt(
-                    record.step_key,
-                    record.attempt,
-                    "cancelled",
-                    now,
-                    error_kind="cancelled",
-                    error_message=reason,
-                )
-            )
-            ops.append(
-                AppendEvent(
-                    "step_cancelled",
-                    record.step_key,
-                    {"attempt": record.attempt, "reason": reason},
-                    now,
-                )
-            )
-    reason = "cancelled by request"
-    ops.append(SetExecutionState("cancelled", reason, now))
-    ops.append(
-        AppendEvent("workflow_cancelled", None, {"error": reason, "previous": execution.state}, now)
-    )
-    ops.append(ClearControlRequest())
-    store.write(lease, ops)
-    store.release_lease(lease)
 
 
 def pause_execution(store: Store, id_or_prefix: str) -> ExecutionRecord:
@@ -301,25 +243,11 @@ def pause_execution(store: Store, id_or_prefix: str) -> ExecutionRecord:
 
 
 def _pause_directly(store: Store, lease: Lease, execution: ExecutionRecord) -> None:
-    now = time.time()
-    definition = stored_definition(store, execution)
-    recovered = recover_progress(definition, store.list_step_executions(execution.id))
-    completed = [s.key for s in definition.steps if s.key in recovered.outputs]
-    settled = recovered.outputs.keys() | recovered.empty_steps | recovered.failed_steps.keys()
-    pending = [
-        s.key
-        for s in definition.steps
-        if s.key not in settled and s.key not in recovered.skipped_steps
-    ]
-    ops = close_interrupted(recovered, now)
-    ops += pause_ops(
-        context=execution.context,
-        completed_steps=completed,
-        pending_steps=pending,
-        at=now,
-        direct=True,
+    """No runner is alive: attempts the dead one left running are closed as interrupted
+    (they run again on resume), then the execution pauses."""
+    ops = transitions.pause(
+        store.list_instances(execution.id), context=execution.context, now=time.time(), direct=True
     )
-    ops.append(ClearControlRequest())
     store.write(lease, ops)
     store.release_lease(lease)
 
@@ -329,15 +257,6 @@ def orphaned_executions(store: Store) -> list[ExecutionRecord]:
     candidates = store.list_executions(limit=100_000, states=ACTIVE_STATES)
     now = time.time()
     return [e for e in reversed(candidates) if is_orphaned(e, now)]
-
-
-def latest_attempts(records: list[StepExecutionRecord]) -> list[StepExecutionRecord]:
-    latest: dict[str, StepExecutionRecord] = {}
-    for record in records:
-        current = latest.get(record.step_key)
-        if current is None or record.attempt > current.attempt:
-            latest[record.step_key] = record
-    return list(latest.values())
 
 
 def wait_for(

@@ -1,17 +1,20 @@
 """The execution engine: an eager asyncio scheduler that writes every change durably.
 
-One loop drives an execution. Attempts run as tasks; when one finishes it only queues its
-outcome and wakes the loop. Each loop turn then handles everything that happened since the
-last one (finished attempts, due retries, control requests, timers), queues the resulting
-store operations, commits them in ONE fenced `store.write`, and only then launches the steps
-those changes unlocked, so a step's completion is durable before any dependent starts while
-a burst of completions costs a single transaction.
+One loop drives an execution. Attempts run through the `Executor` as tasks; when one
+finishes it only queues its outcome and wakes the loop. Each loop turn then:
 
-Stopping: `cancel` (from any process, or SIGINT/SIGTERM) kills running attempts and ends
-`cancelled`; a non-optional failure without `continueOnError`, or the workflow timeout, ends
-`failed` the same way; `pause` starts nothing new, lets running attempts finish, then writes
-a `pause` checkpoint and ends `paused`. Losing the lease (another process took over) stops
-everything at once and writes nothing more.
+1. drains what happened since the last one (finished attempts, due retries, due timers);
+2. decides, through `transitions`, what each of those changes and what starts next (the
+   new records go into the in-memory `InstanceTable` and the same operations are queued);
+3. commits the queued operations in ONE fenced `store.write`;
+4. launches the attempts those changes unlocked,
+
+so a step's completion is durable before any dependent starts, while a burst of
+completions costs a single transaction. When the turn finds the execution must end
+(everything settled, a pause, a failure, a cancel, the workflow timeout) it takes the one
+ending path, `_end`: kill what still runs, record it, write the final state.
+
+Losing the lease (another process took over) stops everything at once and writes nothing.
 """
 
 from __future__ import annotations
@@ -20,28 +23,22 @@ import asyncio
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from pathlib import Path
+from typing import Any, Literal
 
-from automatosx.agents.base import ProviderCall, StepRunner
-from automatosx.agents.io_loop import engine_priority
-from automatosx.errors import LeaseLostError
-from automatosx.runtime.checkpoints import checkpoint_ops, pause_ops
+from automatosx.agents.base import ProviderCall
+from automatosx.definition.models import WorkflowDefinition
+from automatosx.definition.templates import render
+from automatosx.errors import LeaseLostError, StepError, StoreFullError
+from automatosx.runtime import transitions
+from automatosx.runtime.executor import Attempt, Executor
+from automatosx.runtime.instances import InstanceTable
 from automatosx.runtime.lease import CONTROL_POLL_S, heartbeat_interval
-from automatosx.runtime.progress import ExecutionProgress
-from automatosx.runtime.step_attempt import AttemptOutcome, run_attempt
-from automatosx.store.base import Store
-from automatosx.store.records import (
-    AppendEvent,
-    ClearControlRequest,
-    ControlRequest,
-    EventType,
-    Lease,
-    SetExecutionState,
-    WriteOp,
-)
-
-if TYPE_CHECKING:
-    from jsonschema.protocols import Validator
+from automatosx.runtime.step_attempt import AttemptOutcome
+from automatosx.secrets import SecretRedactor
+from automatosx.store.async_store import AsyncStore
+from automatosx.store.codec import as_stored
+from automatosx.store.records import ControlRequest, Lease, StepInstanceRecord, WriteOp
 
 LAUNCH_BATCH = 16  # attempts launched per event-loop turn when many start together
 FinalState = Literal["completed", "failed", "cancelled", "paused"]
@@ -60,27 +57,49 @@ class ExecutionOutcome:
         return EXIT_CODES[self.state]
 
 
+@dataclass(frozen=True)
+class _Ending:
+    state: FinalState
+    error: str | None = None
+    step_reason: str | None = None  # why still-running steps are cancelled
+    failed_steps: list[str] | None = None
+
+
+@dataclass
+class ExecutionContext:
+    """What a runner needs besides the store: the definition, the context, where steps run
+    and how values are masked."""
+
+    execution_id: str
+    definition: WorkflowDefinition
+    context: dict[str, Any]
+    workdir: Path
+    redactor: SecretRedactor
+
+
 class ExecutionRunner:
     def __init__(
         self,
         *,
-        store: Store,
+        store: AsyncStore,
         lease: Lease,
-        progress: ExecutionProgress,
-        runner: StepRunner,
-        opening_ops: Sequence[WriteOp],
+        run: ExecutionContext,
+        table: InstanceTable,
+        executor: Executor,
+        opening: Callable[[float], Sequence[WriteOp]],
         lease_seconds: float,
         on_commit: CommitObserver | None = None,
     ) -> None:
         self.store = store
         self.lease = lease
-        self.progress = progress
-        self.runner = runner
+        self.run_info = run
+        self.table = table
+        self.executor = executor
         self.lease_seconds = lease_seconds
         self.on_commit = on_commit
-        progress.pending_ops[:0] = list(opening_ops)
+        self._ops: list[WriteOp] = []
         self._tasks: dict[str, asyncio.Task[AttemptOutcome]] = {}
-        self._backoff: dict[str, asyncio.TimerHandle] = {}
+        self._retry_timers: dict[str, asyncio.TimerHandle] = {}
         self._finished: list[AttemptOutcome] = []
         self._retries_due: list[str] = []
         self._timers: dict[str, asyncio.TimerHandle] = {}
@@ -89,8 +108,14 @@ class ExecutionRunner:
         self._cancel_reason: str | None = None
         self._timed_out = False
         self._pausing = False
+        self._fatal: str | None = None  # a step failure that ends the run now
         self._wake = asyncio.Event()
         self._started = time.time()
+        self._opening = opening  # the transition that begins (or resumes) the run
+
+    @property
+    def execution_id(self) -> str:
+        return self.run_info.execution_id
 
     # ---- public ----
 
@@ -103,22 +128,32 @@ class ExecutionRunner:
     async def run(self) -> ExecutionOutcome:
         self._loop = asyncio.get_running_loop()
         self._started = time.time()
+        self._do(self._opening(self._started))
+        config = self.run_info.definition.config
         self._arm("control", CONTROL_POLL_S)
         self._arm("heartbeat", heartbeat_interval(self.lease_seconds))
-        self._arm("checkpoint", self.progress.definition.config.checkpoint_interval / 1000)
-        workflow_timeout = self.progress.definition.config.timeout
-        if workflow_timeout:
+        self._arm("checkpoint", config.checkpoint_interval / 1000)
+        if config.timeout:
             self._timers["timeout"] = self._loop.call_later(
-                workflow_timeout / 1000, self._on_workflow_timeout
+                config.timeout / 1000, self._on_workflow_timeout
             )
+        self._first_turn_checks()
+        self._arm_waiting_retries(self._started)
         try:
-            outcome = await self._turn(self._started)
+            outcome = await self._turn()
             while outcome is None:
                 if not self._wake.is_set():
                     await self._wake.wait()
                 self._wake.clear()
-                outcome = await self._turn(time.time())
+                outcome = await self._turn()
             return outcome
+        except StoreFullError as exc:
+            await self._abort()
+            raise StoreFullError(
+                f"{exc}; execution {self.execution_id} stopped there: free some space, then "
+                f"continue it with `ax workflow resume {self.execution_id}` (or `ax workflow "
+                "recover`)"
+            ) from exc
         except BaseException:
             await self._abort()
             raise
@@ -126,193 +161,259 @@ class ExecutionRunner:
             for handle in self._timers.values():
                 handle.cancel()
 
-    # ---- one loop turn ----
+    # ---- one loop turn: drain -> decide -> commit -> launch ----
 
-    async def _turn(self, now: float) -> ExecutionOutcome | None:
-        progress = self.progress
+    async def _turn(self) -> ExecutionOutcome | None:
+        now = time.time()
+        finished, self._finished = self._finished, []
+        retries, self._retries_due = self._retries_due, []
         if self._due:
-            with engine_priority():
-                self._handle_timers(now)
-        if self._cancel_reason is None and self._control == "cancel":
-            self._cancel_reason = "cancelled by request"
-        if self._cancel_reason is not None:
-            return await self._stop("cancelled", self._cancel_reason)
-        if self._timed_out:
-            timeout_ms = progress.definition.config.timeout
-            return await self._stop("failed", f"workflow timed out after {timeout_ms} ms")
-        if self._control == "pause" and not self._pausing:
+            await self._on_timers(now)
+        for outcome in finished:
+            self._record(outcome, now)
+        ending = self._stop_requested()
+        if ending is None and self._control == "pause":
             self._begin_pause()
-        if self._finished:
-            self._record_finished()
-        if progress.fatal_failure:
-            return await self._stop("failed", progress.fatal_failure)
-        if not self._pausing:
+        attempts: list[Attempt] = []
+        if ending is None and not self._pausing and (retries or self.table.may_start()):
             # Ask the store, not only the 100 ms poll: a pause or cancel recorded before this
             # moment must never be followed by a new step.
-            with engine_priority():
-                control = self.store.control_request(self.lease.execution_id)
-            self._note_control(control)
-            if self._control == "cancel":
-                self._cancel_reason = "cancelled by request"
-                return await self._stop("cancelled", self._cancel_reason)
-            if self._control == "pause":
+            self._note_control(
+                await self.store.control_request(self.execution_id, until=self.lease.expires_at)
+            )
+            ending = self._stop_requested()
+            if ending is None and self._control == "pause":
                 self._begin_pause()
-        calls: list[ProviderCall] = []
-        if self._retries_due:
-            due, self._retries_due = self._retries_due, []
-            for key in due:
-                if self._backoff.pop(key, None) is not None:
-                    call = progress.begin_attempt(key, now)
-                    if call is not None:
-                        calls.append(call)
-        calls.extend(progress.start_ready(now))
-        if progress.fatal_failure:  # a prompt that could not render
-            for call in calls:
-                progress.record_cancelled(call.step_key, call.attempt, now, "not started")
-            return await self._stop("failed", progress.fatal_failure)
-        if not calls and not self._tasks and not self._backoff:
-            return self._finish_idle(now)
-        self._flush()
-        for index, call in enumerate(calls):
+            if ending is None and not self._pausing:
+                attempts = self._start(retries, now)
+                ending = self._stop_requested()  # a prompt that could not render
+        if ending is None and not attempts and not self._tasks and not self.table.holding:
+            ending = self._idle_ending()
+        if ending is not None:
+            return await self._end(ending)
+        await self._commit()
+        for index, attempt in enumerate(attempts):
             if index and index % LAUNCH_BATCH == 0:
                 # Let the loop run the attempts launched so far (their first steps run in
                 # one loop turn) and its timers: 500 steps started together would otherwise
                 # hold the loop for tens of milliseconds in a single turn (16 rather than
                 # 64 at a time: the first turn of 500 HTTP steps lagged 15 ms, not 20-26).
                 await asyncio.sleep(0)
-            self._launch(call, now)
+            self._launch(attempt)
         return None
 
-    def _record_finished(self) -> None:
-        finished, self._finished = self._finished, []
-        progress = self.progress
-        for outcome in finished:
-            key = outcome.step_key
-            if key not in self._tasks or progress.attempts.get(key) != outcome.attempt:
+    def _record(self, outcome: AttemptOutcome, now: float) -> None:
+        """A finished attempt becomes a transition (stale outcomes are ignored)."""
+        key = outcome.step_key
+        record = self.table.records.get(key)
+        if record is None or record.state != "running" or record.attempt != outcome.attempt:
+            return
+        self._tasks.pop(key, None)
+        at = outcome.finished_at
+        if outcome.result is not None:
+            stored = as_stored(outcome.result.output, self.run_info.redactor)
+            self._do(transitions.succeed(record, outcome.result, at, output=stored))
+            return
+        error = outcome.error or StepError("provider_error", "attempt failed without an error")
+        self._record_failure(record, error, at)
+
+    def _record_failure(self, record: StepInstanceRecord, error: StepError, at: float) -> None:
+        plan = self.table.plan(record)
+        failure = transitions.fail(record, plan, error, at, pausing=self._pausing)
+        self._do(failure.ops)
+        if failure.retry_in_s is not None:
+            key = record.key
+            self._retry_timers[key] = self._loop.call_later(
+                failure.retry_in_s, self._on_retry_due, key
+            )
+        if not failure.final or plan.spec.optional:
+            return
+        if self.run_info.definition.config.continue_on_error:
+            for skipped in self.table.downstream_pending(record.key):
+                self._do(transitions.skip(skipped, record.key, at))
+        elif self._fatal is None:
+            self._fatal = f"step '{record.key}' failed: {error.kind}: {error.message}"
+
+    def _start(self, retries: list[str], now: float) -> list[Attempt]:
+        """Begin the due retries, then every ready instance a slot allows."""
+        attempts: list[Attempt] = []
+        for key in retries:
+            if self._retry_timers.pop(key, None) is None:
                 continue
-            del self._tasks[key]
-            retry = progress.record(outcome)
-            if retry is not None:
-                self._backoff[key] = self._loop.call_later(retry.delay_s, self._on_retry_due, key)
+            record = self.table[key]
+            if record.state == "pending" and record.retry_at is not None:
+                self._begin(key, now, attempts)
+        table = self.table
+        while self._fatal is None and table.may_start():
+            startable = table.take_startable()
+            if not startable:
+                break
+            for key in startable:
+                self._begin(key, now, attempts)
+                if self._fatal is not None:
+                    break
+        return attempts
 
-    def _launch(self, call: ProviderCall, now: float) -> None:
-        plan = self.progress.plans[call.step_key]
-        task = self._loop.create_task(self._attempt(call, now, plan.validator))
-        self._tasks[call.step_key] = task
+    def _begin(self, key: str, now: float, attempts: list[Attempt]) -> None:
+        """Start the next attempt of `key`; a prompt that cannot render fails the attempt
+        at once (`template_error`)."""
+        record = self.table[key]
+        plan = self.table.plan(record)
+        self._do(transitions.start(record, plan, now))
+        started = self.table[key]
+        run = self.run_info
+        try:
+            prompt = render(
+                plan.spec.prompt,
+                context=run.context,
+                step_outputs=self.table.outputs,
+                empty_steps=self.table.empty,
+            )
+        except StepError as error:
+            self._record_failure(started, error, now)
+            return
+        call = ProviderCall(
+            execution_id=run.execution_id,
+            step_key=key,
+            attempt=started.attempt,
+            agent_name=plan.agent_name,
+            agent=plan.agent,
+            prompt=prompt,
+            context=run.context,
+            timeout_s=plan.timeout_s,
+            output_schema=plan.spec.output_schema,
+            workdir=run.workdir,
+        )
+        attempts.append(Attempt(call, now, plan.validator))
 
-    async def _attempt(
-        self, call: ProviderCall, now: float, validator: Validator | None
-    ) -> AttemptOutcome:
+    def _launch(self, attempt: Attempt) -> None:
+        task = self._loop.create_task(self._attempt(attempt))
+        self._tasks[attempt.call.step_key] = task
+
+    async def _attempt(self, attempt: Attempt) -> AttemptOutcome:
         """One attempt; its outcome is queued and the loop woken from inside the task (a
         done-callback would cost one more event-loop turn per step). A cancelled attempt
-        queues nothing: whoever cancelled it records it."""
-        outcome = await run_attempt(self.runner, call, started_at=now, validator=validator)
+        queues nothing: the ending path records it."""
+        outcome = await self.executor.execute(attempt)
         self._finished.append(outcome)
         self._wake.set()
         return outcome
 
-    def _flush(self) -> None:
-        ops = self.progress.take_ops()
+    def _do(self, ops: Sequence[WriteOp]) -> None:
+        """Apply a transition's operations in memory and queue them for the next commit."""
+        self.table.apply_ops(ops)
+        self._ops.extend(ops)
+
+    async def _commit(self) -> None:
+        ops, self._ops = self._ops, []
         if ops:
-            with engine_priority():
-                self.store.write(self.lease, ops)
+            await self.store.write(self.lease, ops)
             if self.on_commit is not None:
                 self.on_commit(ops)
 
-    # ---- ending ----
+    # ---- deciding to stop ----
+
+    def _first_turn_checks(self) -> None:
+        """A resumed execution may already hold a failure that ends it, or instances that
+        a failure upstream left unable to run."""
+        now = time.time()
+        failed = self.table.failed_for_good()
+        if failed and not self.run_info.definition.config.continue_on_error:
+            first = failed[0]
+            self._fatal = f"step '{first.key}' failed: {first.error_kind}: {first.error_message}"
+        for record, culprit in self.table.blocked_pending():
+            self._do(transitions.skip(record, culprit, now))
+
+    def _stop_requested(self) -> _Ending | None:
+        if (
+            self._control is None
+            and self._cancel_reason is None
+            and self._fatal is None
+            and not self._timed_out
+        ):
+            return None
+        if self._cancel_reason is None and self._control == "cancel":
+            self._cancel_reason = "cancelled by request"
+        if self._cancel_reason is not None:
+            return _Ending("cancelled", self._cancel_reason, "workflow cancelled")
+        if self._timed_out:
+            timeout_ms = self.run_info.definition.config.timeout
+            return _Ending("failed", f"workflow timed out after {timeout_ms} ms")
+        if self._fatal is not None:
+            return _Ending("failed", self._fatal)
+        return None
+
+    def _idle_ending(self) -> _Ending:
+        """Nothing runs and nothing can start: completed, failed, or paused."""
+        failed = self.table.failed_for_good()
+        if failed:
+            first = failed[0]
+            error = f"step '{first.key}' failed: {first.error_kind}: {first.error_message}"
+            return _Ending("failed", error, failed_steps=[r.key for r in failed])
+        if self.table.is_finished():
+            return _Ending("completed")
+        if self._pausing:
+            return _Ending("paused")
+        unfinished = ", ".join(self.table.unfinished_keys())
+        return _Ending("failed", f"no step can start: {unfinished}")
 
     def _begin_pause(self) -> None:
         """Start nothing new; steps waiting to retry give their slot back (they retry on
         resume); running attempts finish and keep their results."""
+        if self._pausing:
+            return
         self._pausing = True
-        self.progress.stop_starting = True
-        for key, handle in self._backoff.items():
+        for key, handle in self._retry_timers.items():
             handle.cancel()
-            self.progress.scheduler.release(key)
-        self._backoff.clear()
-        self._retries_due.clear()
+            self._do(transitions.release_retry(self.table[key]))
+        self._retry_timers.clear()
 
-    def _finish_idle(self, now: float) -> ExecutionOutcome:
-        """Nothing runs and nothing can start: completed, failed, or paused."""
-        progress = self.progress
-        ops = progress.pending_ops
-        state: FinalState
-        error: str | None = None
-        if progress.failed_steps:
-            state = "failed"
-            key, message = next(iter(progress.failed_steps.items()))
-            error = f"step '{key}' failed: {message}"
-            ops.append(SetExecutionState("failed", error, now))
-            ops.append(
-                AppendEvent(
-                    "workflow_failed",
-                    None,
-                    {"error": error, "failedSteps": list(progress.failed_steps)},
-                    now,
-                )
-            )
-        elif self._pausing and not progress.ready.is_finished():
-            state = "paused"
-            ops.extend(
-                pause_ops(
-                    context=progress.context,
-                    completed_steps=progress.completed_steps(),
-                    pending_steps=progress.unfinished_steps(),
-                    at=now,
-                )
-            )
-        elif progress.ready.is_finished():
-            state = "completed"
-            ops.append(SetExecutionState("completed", None, now))
-            ops.append(
-                AppendEvent(
-                    "workflow_completed",
-                    None,
-                    {"durationMs": int((now - self._started) * 1000), "steps": len(progress.plans)},
-                    now,
-                )
-            )
-        else:  # defensive: the graph left steps that can never become ready
-            state = "failed"
-            error = "no step can start: " + ", ".join(progress.unfinished_steps())
-            ops.append(SetExecutionState("failed", error, now))
-            ops.append(AppendEvent("workflow_failed", None, {"error": error}, now))
-        ops.append(ClearControlRequest())
-        self._flush()
-        self.store.release_lease(self.lease)
-        return ExecutionOutcome(progress.execution_id, state, error)
+    # ---- the one ending path ----
 
-    async def _stop(self, state: Literal["cancelled", "failed"], reason: str) -> ExecutionOutcome:
-        """Kill every running attempt (process groups included), record them cancelled, end."""
-        progress = self.progress
-        progress.stop_starting = True
-        running = list(self._tasks.items())
-        for _, task in running:
+    async def _end(self, ending: _Ending) -> ExecutionOutcome:
+        running = list(self._tasks.values())
+        for task in running:
             task.cancel()
         if running:
-            await asyncio.gather(*(task for _, task in running), return_exceptions=True)
+            await asyncio.gather(*running, return_exceptions=True)
         now = time.time()
-        step_reason = "workflow cancelled" if state == "cancelled" else reason
-        for key, _ in running:
-            progress.record_cancelled(key, progress.attempts[key], now, step_reason)
-        for key, handle in self._backoff.items():
-            handle.cancel()
-            progress.record_cancelled(key, progress.attempts[key] + 1, now, step_reason)
-        self._tasks.clear()
-        self._backoff.clear()
+        for outcome in self._finished:  # attempts that ended before they could be stopped
+            if outcome.result is not None:
+                self._record(outcome, now)
         self._finished.clear()
-        ops = progress.pending_ops
-        ops.append(SetExecutionState(state, reason, now))
-        event: EventType = "workflow_cancelled" if state == "cancelled" else "workflow_failed"
-        ops.append(AppendEvent(event, None, {"error": reason}, now))
-        ops.append(ClearControlRequest())
-        self._flush()
-        self.store.release_lease(self.lease)
-        return ExecutionOutcome(progress.execution_id, state, reason)
+        self._tasks.clear()
+        for handle in self._retry_timers.values():
+            handle.cancel()
+        self._retry_timers.clear()
+        records = list(self.table)
+        run = self.run_info
+        if ending.state == "completed":
+            duration = int((now - self._started) * 1000)
+            ops = transitions.complete(records, duration_ms=duration, now=now)
+        elif ending.state == "paused":
+            ops = transitions.pause(records, context=run.context, now=now)
+        elif ending.state == "cancelled":
+            reason = ending.error or "cancelled"
+            ops = transitions.cancel_execution(
+                records, reason=reason, now=now, step_reason=ending.step_reason or reason
+            )
+        else:
+            error = ending.error or "failed"
+            ops = transitions.fail_execution(
+                records,
+                error=error,
+                now=now,
+                failed_steps=ending.failed_steps,
+                step_reason=ending.step_reason,
+            )
+        self._do(ops)
+        await self._commit()
+        await self.store.release_lease(self.lease)
+        return ExecutionOutcome(self.execution_id, ending.state, ending.error)
 
     async def _abort(self) -> None:
         """Lease lost or an unexpected error: stop every attempt, write nothing."""
-        for handle in self._backoff.values():
+        for handle in self._retry_timers.values():
             handle.cancel()
         tasks = list(self._tasks.values())
         for task in tasks:
@@ -331,30 +432,28 @@ class ExecutionRunner:
 
         self._timers[name] = self._loop.call_later(interval, tick)
 
-    def _handle_timers(self, now: float) -> None:
+    async def _on_timers(self, now: float) -> None:
         due, self._due = self._due, set()
         if "heartbeat" in due:
-            self.lease, control = self.store.renew_lease(self.lease, self.lease_seconds)
+            self.lease, control = await self.store.renew_lease(self.lease, self.lease_seconds)
             self._note_control(control)
         if "control" in due:
-            record = self.store.get_execution(self.lease.execution_id)
+            record = await self.store.get_execution(self.execution_id, until=self.lease.expires_at)
             if record.lease_epoch != self.lease.epoch or record.lease_owner != self.lease.owner:
                 raise LeaseLostError(
-                    f"execution {self.lease.execution_id} was taken over by "
+                    f"execution {self.execution_id} was taken over by "
                     f"{record.lease_owner} (epoch {record.lease_epoch}); this runner stops"
                 )
             self._note_control(record.control_request)
         if "checkpoint" in due and not self._pausing:
-            progress = self.progress
-            progress.pending_ops.extend(
-                checkpoint_ops(
+            self._do(
+                transitions.checkpoint(
+                    self.table,
                     state="executing",
-                    context=progress.context,
-                    completed_steps=progress.completed_steps(),
-                    pending_steps=progress.unfinished_steps(),
+                    context=self.run_info.context,
                     created_by="automatic",
                     label="periodic",
-                    at=now,
+                    now=now,
                 )
             )
 
@@ -369,3 +468,13 @@ class ExecutionRunner:
     def _on_workflow_timeout(self) -> None:
         self._timed_out = True
         self._wake.set()
+
+    def _arm_waiting_retries(self, now: float) -> None:
+        """A resumed execution whose runner died during a retry's backoff: the retry comes
+        when its backoff ends, as it would have."""
+        for record in self.table:
+            if record.state == "pending" and record.retry_at is not None:
+                delay = max(0.0, record.retry_at - now)
+                self._retry_timers[record.key] = self._loop.call_later(
+                    delay, self._on_retry_due, record.key
+                )

@@ -1,8 +1,11 @@
 """Everything checked before an execution starts: agents, providers, context, schemas.
 
 A run or resume must fail with a clear validation error (exit 2) before anything executes
-when a step names an unknown agent, an agent has no usable provider, a context placeholder
-has no value or an `outputSchema` is not a valid schema.
+when a step names an unknown agent, an agent has no usable provider or an `env` value it
+cannot resolve (`${NAME}` unset), a context placeholder has no value or an `outputSchema`
+is not a valid schema. Agents and providers are resolved against the execution's working
+directory (its `.automatosx/agents/`, relative programs and modules), wherever the command
+was typed.
 """
 
 from __future__ import annotations
@@ -10,12 +13,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from automatosx.agents.agent_env import env_issues
 from automatosx.agents.registry import AgentRegistry
 from automatosx.agents.router import Router
 from automatosx.definition.graph import WorkflowGraph, build_graph
 from automatosx.definition.models import AgentSpec, WorkflowDefinition
-from automatosx.errors import WorkflowValidationError
-from automatosx.runtime.progress import StepPlan, plan_steps
+from automatosx.errors import ValidationIssue, WorkflowValidationError
+from automatosx.runtime.plans import StepPlan, plan_steps
 
 
 @dataclass(frozen=True)
@@ -32,10 +36,14 @@ def prepare_workflow(
 ) -> PreparedWorkflow:
     """Resolve every step's agent and provider; raise one error listing every problem."""
     workdir = workdir or Path.cwd()
+    if not workdir.is_dir():
+        raise WorkflowValidationError(
+            [ValidationIssue("workdir", f"the working directory {workdir} does not exist")]
+        )
     graph = build_graph(definition)
     if router is None:
         registry = AgentRegistry.load(workdir=workdir, inline=definition.agents)
-        router = Router(registry)
+        router = Router(registry, workdir=workdir)
     issues = router.check_agents(
         (f"steps[{index}].agent", step.agent) for index, step in enumerate(definition.steps)
     )
@@ -44,5 +52,8 @@ def prepare_workflow(
     agents: dict[str, AgentSpec] = {
         step.agent: router.registry.get(step.agent) for step in definition.steps
     }
+    env_problems = env_issues((f"agents.{name}", name, spec.env) for name, spec in agents.items())
+    if env_problems:
+        raise WorkflowValidationError(env_problems)
     plans = plan_steps(definition, agents)
     return PreparedWorkflow(definition, graph, router, plans, workdir)
