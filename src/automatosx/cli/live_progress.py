@@ -20,7 +20,8 @@ from rich.text import Text
 
 from automatosx.cli.output import STATE_STYLES, human_duration
 from automatosx.definition.models import WorkflowDefinition
-from automatosx.store.records import AppendEvent, StepExecutionRecord, WriteOp
+from automatosx.store.events import StepStarted
+from automatosx.store.records import AppendEvent, StepInstanceRecord, WriteOp
 
 MAX_ROWS = 25
 _EVENT_STATES = {
@@ -66,10 +67,10 @@ class LiveProgress:
     def __exit__(self, *exc: object) -> None:
         self.live.stop()
 
-    def seed(self, records: Sequence[StepExecutionRecord]) -> None:
-        """Start from what a resumed execution already did (latest attempt per step)."""
-        for record in sorted(records, key=lambda r: r.attempt):
-            row = self.rows.get(record.step_key)
+    def seed(self, records: Sequence[StepInstanceRecord]) -> None:
+        """Start from what a resumed execution already did."""
+        for record in records:
+            row = self.rows.get(record.key)
             if row is not None:
                 row.state, row.attempt = record.state, record.attempt
                 row.started, row.ended = record.started_at, record.completed_at
@@ -84,8 +85,8 @@ class LiveProgress:
                 continue
             at = op.at or time.time()
             row.state, row.changed = state, at
-            if op.type == "step_started":
-                row.attempt = int(op.data.get("attempt", row.attempt + 1))
+            if isinstance(op.event, StepStarted):
+                row.attempt = op.event.attempt
                 row.started, row.ended = at, None
             elif state != "retrying":
                 row.ended = at

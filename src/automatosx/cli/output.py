@@ -10,12 +10,15 @@ import json
 import os
 import sys
 import time
-from datetime import UTC, datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, cast
 
+from automatosx.views.timestamps import iso
+
 if TYPE_CHECKING:
     from rich.console import Console
+
+__all__ = ["iso"]
 
 
 def _piped_width() -> int | None:
@@ -92,15 +95,6 @@ def print_json(document: Any) -> None:
 def styled_state(state: str) -> str:
     style = STATE_STYLES.get(state, "blue" if state not in STATE_STYLES else "")
     return f"[{style}]{state}[/{style}]" if style else state
-
-
-def iso(ts: float | None) -> str | None:
-    """Epoch seconds as ISO-8601 UTC with milliseconds (the contract's timestamp form)."""
-    if ts is None:
-        return None
-    return (
-        datetime.fromtimestamp(ts, tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    )
 
 
 def relative_time(ts: float | None, now: float | None = None) -> str:

@@ -83,7 +83,27 @@ def validate_command(
         print_json(summary)
     else:
         _print_summary(summary)
+    for warning in summary["warnings"]:
+        sys.stderr.write(f"warning: {file}: {warning['path']}: {warning['message']}\n")
     return 0
+
+
+def secret_warnings(definition: WorkflowDefinition) -> list[dict[str, str]]:
+    """Literal secrets in inline agents' `env` (SPEC section 4): never stored, so a resume
+    must find them in its own environment; `${NAME}` says so in the file."""
+    from automatosx.agents.agent_env import literal_secret_names
+
+    return [
+        {
+            "path": f"agents.{agent}.env.{name}",
+            "message": (
+                f"a literal secret: executions store it as *** and a resume needs {name} set "
+                f"in its shell; write {name}: ${{{name}}} to take it from the environment"
+            ),
+        }
+        for agent, spec in definition.agents.items()
+        for name in literal_secret_names(spec.env)
+    ]
 
 
 @workflow_app.command("graph")
@@ -154,6 +174,7 @@ def _summary(file: Path, definition: WorkflowDefinition, graph: WorkflowGraph) -
         "levels": [list(level) for level in graph.levels],
         "topologicalOrder": list(graph.topological_order),
         "criticalPath": path,
+        "warnings": secret_warnings(definition),
     }
 
 

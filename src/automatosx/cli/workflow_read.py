@@ -29,17 +29,19 @@ from automatosx.cli.output import (
     styled_state,
 )
 from automatosx.errors import AxError
+from automatosx.store.liveness import is_orphaned
+from automatosx.views.documents import (
+    checkpoint_document,
+    event_document,
+    run_document,
+    workflow_document,
+)
 
 if TYPE_CHECKING:
     from rich.table import Table
 
     from automatosx.store.base import Store
-    from automatosx.store.records import (
-        CheckpointRecord,
-        EventRecord,
-        ExecutionRecord,
-        WorkflowRecord,
-    )
+    from automatosx.store.records import EventRecord
 
 FORMAT_OPTION = typer.Option(OutputFormat.table, "--format", help="Output format.")
 
@@ -65,61 +67,6 @@ def parse_age(text: str) -> float:
     if match is None:
         raise AxError(f"invalid age {text!r}: use a number and a unit, such as 30s, 15m, 12h or 7d")
     return float(match.group(1)) * _AGE_UNITS[match.group(2)]
-
-
-# ---- documents (the exact JSON shapes of SPEC section 7) ----
-
-
-def workflow_document(workflow: WorkflowRecord) -> dict[str, Any]:
-    rate = workflow.success_rate
-    average = workflow.avg_duration_ms
-    return {
-        "name": workflow.name,
-        "version": workflow.version,
-        "description": workflow.description,
-        "totalExecutions": workflow.total_executions,
-        "successfulExecutions": workflow.successful_executions,
-        "successRate": None if rate is None else round(rate, 4),
-        "avgDurationMs": None if average is None else round(average),
-    }
-
-
-def run_document(execution: ExecutionRecord) -> dict[str, Any]:
-    return {
-        "executionId": execution.id,
-        "workflowName": execution.workflow_name,
-        "state": execution.state,
-        "triggeredBy": execution.triggered_by,
-        "priority": execution.priority,
-        "startedAt": iso(execution.started_at),
-        "completedAt": iso(execution.completed_at),
-        "durationMs": execution.duration_ms,
-    }
-
-
-def event_document(event: EventRecord) -> dict[str, Any]:
-    return {
-        "id": event.id,
-        "executionId": event.execution_id,
-        "type": event.type,
-        "stepKey": event.step_key,
-        "data": event.data,
-        "createdAt": iso(event.created_at),
-    }
-
-
-def checkpoint_document(checkpoint: CheckpointRecord) -> dict[str, Any]:
-    return {
-        "id": checkpoint.id,
-        "executionId": checkpoint.execution_id,
-        "state": checkpoint.state,
-        "label": checkpoint.label,
-        "createdBy": checkpoint.created_by,
-        "createdAt": iso(checkpoint.created_at),
-        "sizeBytes": checkpoint.size_bytes,
-        "completedSteps": checkpoint.completed_steps,
-        "pendingSteps": checkpoint.pending_steps,
-    }
 
 
 # ---- commands ----
@@ -172,18 +119,25 @@ def runs_command(
         table.add_row(
             execution.id,
             escape(execution.workflow_name),
-            styled_state(execution.state),
+            styled_state(execution.state)
+            + (" [yellow](runner gone)[/yellow]" if is_orphaned(execution) else ""),
             escape(execution.triggered_by),
             relative_time(execution.started_at or execution.created_at),
             human_duration(execution.duration_ms),
         )
     console.print(table)
+    if any(is_orphaned(e) for e in executions):
+        err_console.print(
+            "An execution whose runner is gone can be continued with `ax workflow resume ID`, "
+            "or every such execution with `ax workflow recover`."
+        )
 
 
 @workflow_app.command("status")
 def status_command(id: str = ID_ARGUMENT, format: OutputFormat = FORMAT_OPTION) -> None:
     """One execution: its state, timings and every step's latest attempt."""
-    from automatosx.cli.execution_view import execution_document, final_steps, render_execution
+    from automatosx.cli.execution_view import render_execution
+    from automatosx.views.execution import execution_document, final_steps
 
     with opened_store() as store:
         execution = store.get_execution(id)

@@ -54,6 +54,10 @@ def run_command(
     except WorkflowValidationError as exc:  # name the file, as `validate` does
         raise WorkflowValidationError(exc.issues, source=exc.source or str(file)) from None
     check_context(definition, values)
+    from automatosx.cli.workflow_define import secret_warnings
+
+    for warning in secret_warnings(definition):
+        err_console.print(f"warning: {file}: {warning['path']}: {warning['message']}", markup=False)
     with opened_store() as store:
         with _progress(definition, format) as view:
             runner = start_execution(
@@ -80,7 +84,7 @@ def resume_command(id: str = ID_ARGUMENT, format: OutputFormat = FORMAT_OPTION) 
         definition = stored_definition(store, execution)
         with _progress(definition, format) as view:
             if view is not None:
-                view.seed(store.list_step_executions(execution.id))
+                view.seed(store.list_instances(execution.id))
             runner = resume_execution(store, id, on_commit=view.on_commit if view else None)
             outcome = drive(runner)
         _report(store, outcome.execution_id, format)
@@ -125,10 +129,10 @@ def recover_command(format: OutputFormat = FORMAT_OPTION) -> int:
 
     Exits 0 when every recovered execution completed (or none needed recovery), else 1.
     """
-    from automatosx.cli.execution_view import execution_document
     from automatosx.errors import AxError
     from automatosx.runtime.control import orphaned_executions, resume_execution
     from automatosx.store import opened_store
+    from automatosx.views.execution import execution_document
 
     with opened_store() as store:
         documents = []
@@ -181,7 +185,8 @@ def _progress(
 
 
 def _report(store: Store, execution_id: str, format: OutputFormat) -> None:
-    from automatosx.cli.execution_view import execution_document, final_steps, render_execution
+    from automatosx.cli.execution_view import render_execution
+    from automatosx.views.execution import execution_document, final_steps
 
     execution = store.get_execution(execution_id)
     document = execution_document(store, execution)

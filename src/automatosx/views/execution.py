@@ -1,0 +1,104 @@
+"""One execution as people and scripts see it: the JSON document of `status`, `run` and
+`resume` (SPEC section 7), read from its step instances.
+
+Every step instance of the execution is listed, in the workflow file's order, whether it
+ran or not (pending, skipped, cancelled included); `attempts` counts the attempts that
+started. Beyond the contract's keys: each step its `errorKind`, each step and the whole
+execution usage totals over all attempts (`tokensIn`, `tokensOut`, `costUsd`, null when no
+provider reported any), and the execution `orphaned` (still `executing`, runner gone) and
+`workdir` (where its steps run).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from automatosx.errors import NotFoundError
+from automatosx.store.base import Store
+from automatosx.store.liveness import is_orphaned
+from automatosx.store.records import ExecutionRecord, StepExecutionRecord, StepInstanceRecord
+from automatosx.views.timestamps import iso
+
+
+def execution_document(store: Store, execution: ExecutionRecord) -> dict[str, Any]:
+    """The contract's JSON document for one execution, read from the store."""
+    usage: dict[str, _Usage] = {}
+    totals = _Usage()
+    for attempt in store.list_step_executions(execution.id):
+        usage.setdefault(attempt.step_key, _Usage()).add(attempt)
+        totals.add(attempt)
+    steps: dict[str, Any] = {}
+    results: dict[str, Any] = {}
+    for instance in store.list_instances(execution.id):
+        steps[instance.key] = step_document(instance, usage.get(instance.key, _Usage()))
+        if instance.state == "completed":
+            results[instance.key] = instance.output
+    return {
+        "executionId": execution.id,
+        "workflowId": execution.workflow_id,
+        "workflowName": execution.workflow_name,
+        "state": execution.state,
+        "triggeredBy": execution.triggered_by,
+        "priority": execution.priority,
+        "startedAt": iso(execution.started_at),
+        "completedAt": iso(execution.completed_at),
+        "durationMs": execution.duration_ms,
+        "resumeCount": execution.resume_count,
+        "error": execution.error,
+        "steps": steps,
+        "stepResults": results,
+        "context": execution.context,
+        **totals.document(),
+        "orphaned": is_orphaned(execution),
+        "workdir": execution.workdir,
+    }
+
+
+def step_document(instance: StepInstanceRecord, usage: _Usage) -> dict[str, Any]:
+    return {
+        "state": instance.state,
+        "attempts": instance.attempt,
+        "durationMs": instance.duration_ms,
+        "agent": instance.agent,
+        "provider": instance.provider,
+        "error": error_text(instance.error_kind, instance.error_message),
+        "errorKind": instance.error_kind,
+        **usage.document(),
+    }
+
+
+def final_steps(store: Store, execution: ExecutionRecord) -> list[str]:
+    """Steps no other step depends on, in file order: the workflow's end products."""
+    try:
+        steps = store.execution_definition(execution.id).get("steps", [])
+    except (NotFoundError, AttributeError):
+        return []
+    needed = {dep for step in steps for dep in step.get("dependencies", [])}
+    return [step["key"] for step in steps if step["key"] not in needed]
+
+
+def error_text(kind: str | None, message: str | None) -> str | None:
+    if kind and message:
+        return f"{kind}: {message}"
+    return message or kind
+
+
+class _Usage:
+    """Token and cost totals; stays None until some attempt reports a figure."""
+
+    def __init__(self) -> None:
+        self.tokens_in: int | None = None
+        self.tokens_out: int | None = None
+        self.cost_usd: float | None = None
+
+    def add(self, attempt: StepExecutionRecord) -> None:
+        if attempt.tokens_in is not None:
+            self.tokens_in = (self.tokens_in or 0) + attempt.tokens_in
+        if attempt.tokens_out is not None:
+            self.tokens_out = (self.tokens_out or 0) + attempt.tokens_out
+        if attempt.cost_usd is not None:
+            self.cost_usd = (self.cost_usd or 0.0) + attempt.cost_usd
+
+    def document(self) -> dict[str, Any]:
+        cost = None if self.cost_usd is None else round(self.cost_usd, 8)
+        return {"tokensIn": self.tokens_in, "tokensOut": self.tokens_out, "costUsd": cost}
