@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from automatosx.agents.pricing import PriceTable
-from automatosx.agents.secrets import redact, secret_values
 from automatosx.errors import AxError
+from automatosx.secrets import redact, secret_values
 
 
 def prices_file(tmp_path: Path, text: str) -> Path:

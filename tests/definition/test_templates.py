@@ -21,6 +21,7 @@ from automatosx.errors import StepError
 OUTPUTS: dict[str, Any] = {
     "parse": {"functions": ["load", "save"], "meta": {"lines": 12, "ok": True}},
     "text": "plain words",
+    "says": "the result is in",  # text that contains the word "result"
     "wrapped": {"result": "inner", "other": 1},
     "number": 42,
     "nothing": None,
@@ -51,6 +52,7 @@ def test_text_that_is_not_a_placeholder_stays_literal() -> None:
     [
         ("{{text}}", "plain words"),
         ("{{ text.result }}", "plain words"),
+        ("{{says.result}}", "the result is in"),  # the whole text, not a lookup into it
         ("{{parse}}", '{"functions":["load","save"],"meta":{"lines":12,"ok":true}}'),
         ("{{parse.result}}", '{"functions":["load","save"],"meta":{"lines":12,"ok":true}}'),
         ("{{parse.functions}}", '["load","save"]'),
@@ -78,6 +80,7 @@ def test_rendering_rules(template: str, expected: str) -> None:
         ("{{ missing }}", "{{ missing }}: 'missing' is not in the execution context"),
         ("{{parse.nope}}", "{{parse.nope}}: the output of step 'parse' has no key 'nope'"),
         ("{{parse.functions.7}}", "has no index '7' at functions (a list of 2)"),
+        ("{{parse.functions.2}}", "has no index '2' at functions (a list of 2)"),  # one past
         ("{{parse.functions.-1}}", "has no index '-1'"),
         ("{{parse.functions.x}}", "has no index 'x'"),
         ("{{text.length}}", "the output of step 'text' is text at the top level"),

@@ -9,8 +9,8 @@ import time
 
 import pytest
 
-from automatosx.agents import io_loop as io_loop_module
-from automatosx.agents.io_loop import engine_priority, io_loop, run_on_io_loop
+from automatosx import priority
+from automatosx.agents.io_loop import io_loop, run_on_io_loop
 from automatosx.errors import StepError
 
 
@@ -79,7 +79,7 @@ def _resumptions_while_held(hold_s: float) -> tuple[list[float], float, float]:
     """Runs a call of 10 ms steps on the I/O loop and holds engine priority for `hold_s`
     on this thread meanwhile; returns when each step resumed, and the hold's start and end."""
     resumed: list[float] = []
-    io_loop()  # engine_priority() is a no-op until the I/O loop exists
+    io_loop()  # priority.hold() is a no-op until the I/O loop exists
 
     async def call() -> None:
         for _ in range(8):
@@ -90,7 +90,7 @@ def _resumptions_while_held(hold_s: float) -> tuple[list[float], float, float]:
         task = asyncio.create_task(run_on_io_loop(call()))
         while not resumed:
             await asyncio.sleep(0.002)
-        with engine_priority():
+        with priority.hold():
             held_at = time.monotonic()
             time.sleep(hold_s)  # the engine's thread busy with store I/O
             released_at = time.monotonic()
@@ -107,7 +107,7 @@ def test_calls_on_the_io_loop_pause_while_the_engine_holds_priority(
 ) -> None:
     """While the engine does store I/O, a call resumes only once it is done: the engine then
     gets the GIL back at once instead of after a switch interval per SQLite statement."""
-    monkeypatch.setattr(io_loop_module, "MAX_PAUSE_S", 10.0)
+    monkeypatch.setattr(priority, "MAX_PAUSE_S", 10.0)
     resumed, held_at, released_at = _resumptions_while_held(0.1)
     assert not [at for at in resumed if held_at + 0.02 < at < released_at]
 
@@ -117,7 +117,7 @@ def test_a_long_hold_pauses_the_calls_only_for_a_bounded_time(
 ) -> None:
     """An engine holding priority for long is itself waiting (a SQLite lock held by another
     process): after MAX_PAUSE_S the calls go on instead of stalling with it."""
-    monkeypatch.setattr(io_loop_module, "MAX_PAUSE_S", 0.05)
+    monkeypatch.setattr(priority, "MAX_PAUSE_S", 0.05)
     resumed, held_at, released_at = _resumptions_while_held(1.0)
     # (a step already past the gate when the hold began may land just after it)
     during = [at for at in resumed if held_at + 0.02 < at < released_at]

@@ -17,10 +17,11 @@ from typing import Any
 from automatosx.definition.validation import validate_document
 from automatosx.runtime.control import start_execution
 from automatosx.runtime.engine import ExecutionOutcome
-from automatosx.runtime.lease import pid_alive
 from automatosx.runtime.preparation import prepare_workflow
+from automatosx.store import open_store
 from automatosx.store.base import Store
-from automatosx.store.records import EventRecord, StepExecutionRecord
+from automatosx.store.liveness import pid_alive
+from automatosx.store.records import EventRecord, StepExecutionRecord, StepInstanceRecord
 
 AGENTS_DIR = Path(__file__).resolve().parent / "agents"
 RECORDING_AGENT = AGENTS_DIR / "recording_agent.py"
@@ -80,12 +81,9 @@ class InProcessRun:
     def attempts(self) -> list[StepExecutionRecord]:
         return self.store.list_step_executions(self.execution_id)
 
-    def latest(self) -> dict[str, StepExecutionRecord]:
-        latest: dict[str, StepExecutionRecord] = {}
-        for record in self.attempts():
-            if record.step_key not in latest or record.attempt > latest[record.step_key].attempt:
-                latest[record.step_key] = record
-        return latest
+    def latest(self) -> dict[str, StepInstanceRecord]:
+        """Each step instance as it ended (its whole state: latest attempt, output)."""
+        return {record.key: record for record in self.store.list_instances(self.execution_id)}
 
     def events(self) -> list[EventRecord]:
         return self.store.list_events(self.execution_id)
@@ -196,3 +194,30 @@ def finish(proc: subprocess.Popen[str], timeout: float = 60) -> tuple[int, str, 
 
 def process_exists(pid: int) -> bool:
     return os.path.exists(f"/proc/{pid}") and pid_alive(pid)
+
+
+def only_execution_id(tmp_path: Path) -> str:
+    store = open_store(str(tmp_path / "ax.db"))
+    try:
+        wait_until(lambda: bool(store.list_executions()))
+        (execution,) = store.list_executions()
+        return execution.id
+    finally:
+        store.close()
+
+
+Trigger = Callable[[list[AgentRun]], bool]
+
+
+def kill_runner_when(
+    ax_env: dict[str, str], workdir: Path, args: list[str], trigger: Trigger, delay: float
+) -> None:
+    ledger = Path(ax_env["AX_TEST_LEDGER"])
+    runner = start_ax(args, env=ax_env, cwd=workdir)
+    deadline = time.monotonic() + 20
+    while not trigger(agent_runs(ledger)) and runner.poll() is None:
+        assert time.monotonic() < deadline
+        time.sleep(0.005)
+    time.sleep(delay)
+    runner.kill()  # SIGKILL: the runner gets no chance to clean up
+    finish(runner)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import itertools
+import json
 from pathlib import Path
 
-from tests.runtime.support import agent_runs, assert_dead, step, workflow
+from tests.conftest import RunAx
+from tests.runtime.support import agent_runs, assert_dead, step, workflow, write_workflow
 
 
 def test_retry_delays_grow_and_events_carry_them(run_workflow, ledger: Path) -> None:
@@ -41,6 +43,23 @@ def test_config_max_retries_is_the_default(run_workflow, ledger: Path) -> None:
     run = run_workflow(data)
     assert run.outcome.state == "failed"
     assert [r.attempt for r in agent_runs(ledger)] == [1, 2]
+
+
+def test_a_partial_retry_policy_keeps_the_workflows_retries(run_ax: RunAx, tmp_path: Path) -> None:
+    """`retryPolicy: {retryDelayMs: 10}` under `config.maxRetries: 2` once gave one attempt:
+    the policy's unset maxRetries counted as 0. Unset fields inherit from `config`; an
+    explicit 0 still means no retry."""
+    data = workflow(
+        [
+            step("partial", "ax:fail-attempts=2", retryPolicy={"retryDelayMs": 10}),
+            step("none", "ax:fail-attempts=1", retryPolicy={"maxRetries": 0}),
+        ],
+        config={"maxRetries": 2, "continueOnError": True},
+    )
+    result = run_ax("workflow", "run", str(write_workflow(tmp_path, data)), "--format", "json")
+    steps = json.loads(result.stdout)["steps"]
+    assert (steps["partial"]["state"], steps["partial"]["attempts"]) == ("completed", 3)
+    assert (steps["none"]["state"], steps["none"]["attempts"]) == ("failed", 1)
 
 
 def test_attempt_timeout_kills_the_whole_process_group(
@@ -82,7 +101,8 @@ def test_workflow_timeout_fails_the_execution_and_cancels_what_runs(
     latest = run.latest()
     assert latest["a"].state == "completed"
     assert latest["long"].state == "cancelled"
-    assert "next" not in latest
+    # never started, but listed: cancelled with no attempt
+    assert (latest["next"].state, latest["next"].attempt) == ("cancelled", 0)
     assert run.event_types()[-1] == "workflow_failed"
     for agent in agent_runs(ledger):
         assert_dead(agent.pid)

@@ -125,5 +125,6 @@ def test_interrupt_cancels_cleanly_with_exit_3(
     document = json.loads(out)
     assert document["state"] == "cancelled"
     assert document["steps"]["long"]["state"] == "cancelled"
-    assert "later" not in document["steps"]
+    assert document["steps"]["later"]["state"] == "cancelled"  # listed, never started
+    assert document["steps"]["later"]["attempts"] == 0
     assert_dead(agent_runs(ledger)[0].pid)

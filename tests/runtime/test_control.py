@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sys
 import time
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from tests.runtime.support import (
     assert_dead,
     by_step,
     finish,
+    only_execution_id,
     release_after_pause_seen,
     start_ax,
     step,
@@ -32,16 +34,6 @@ def two_then_one(gate: Path) -> dict[str, object]:
         [step("a", held), step("b", held), step("c", "x", ["a", "b"])],
         config={"parallelism": 2},
     )
-
-
-def only_execution_id(tmp_path: Path) -> str:
-    store = open_store(str(tmp_path / "ax.db"))
-    try:
-        wait_until(lambda: bool(store.list_executions()))
-        (execution,) = store.list_executions()
-        return execution.id
-    finally:
-        store.close()
 
 
 def test_pause_from_another_process_then_resume_without_rerunning(
@@ -63,6 +55,7 @@ def test_pause_from_another_process_then_resume_without_rerunning(
     assert {k: s["state"] for k, s in document["steps"].items()} == {
         "a": "completed",
         "b": "completed",
+        "c": "pending",
     }
     assert all(r.start < paused_at for r in agent_runs(ledger))
     store = open_store(str(tmp_path / "ax.db"))
@@ -222,3 +215,36 @@ def test_resume_runs_the_definition_the_execution_started_with(
     assert [r.step for r in agent_runs(ledger)].count("z") == 1  # its own run, not the resume
     document = json.loads(resumed.stdout)
     assert (document["state"], sorted(document["steps"])) == ("completed", ["a", "b", "c"])
+
+
+def test_resume_from_another_directory_runs_where_the_execution_started(
+    run_ax: RunAx, ax_env: dict[str, str], tmp_path: Path, ledger: Path
+) -> None:
+    """A paused run resumed from another shell's directory failed on the relative path of
+    its agent's command, for good. The execution records its working directory; resume
+    runs its steps there, wherever it is typed."""
+    project = tmp_path / "project"
+    (project / "tools").mkdir(parents=True)
+    agent = project / "tools" / "agent.py"
+    agent.write_text(Path(__file__).with_name("agents").joinpath("recording_agent.py").read_text())
+    gate = tmp_path / "gate"
+    data = workflow(
+        [step("a", f"ax:wait-file={gate}"), step("b", "x", ["a"])],
+        agents={"rec": {"provider": "command", "command": [sys.executable, "tools/agent.py"]}},
+    )
+    path = write_workflow(project, data)
+    env = {**ax_env, "AX_DB": str(tmp_path / "ax.db")}
+    runner = start_ax(["workflow", "run", str(path), "--format", "json"], env=env, cwd=project)
+    wait_until(lambda: bool(agent_runs(ledger)))
+    execution_id = only_execution_id(tmp_path)
+    assert run_ax("workflow", "pause", execution_id).returncode == 0
+    gate.touch()
+    assert finish(runner)[0] == 4
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    resumed = run_ax("workflow", "resume", execution_id, "--format", "json", cwd=elsewhere)
+    assert resumed.returncode == 0, resumed.stderr
+    document = json.loads(resumed.stdout)
+    assert document["state"] == "completed"
+    assert document["workdir"] == str(project.resolve())
+    assert [r.step for r in agent_runs(ledger)] == ["a", "b"]

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import random
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -20,8 +19,7 @@ from tests.runtime.support import (
     agent_runs,
     assert_dead,
     by_step,
-    finish,
-    start_ax,
+    kill_runner_when,
     step,
     workflow,
     write_workflow,
@@ -64,20 +62,6 @@ KILL_POINTS: list[tuple[str, Trigger, float]] = [
     ("right after d's output", lambda runs: any(r.step == "d" and r.end for r in runs), 0.0),
     ("before f", lambda runs: any(r.step == "e" and r.end for r in runs), 0.0),
 ]
-
-
-def kill_runner_when(
-    ax_env: dict[str, str], workdir: Path, args: list[str], trigger: Trigger, delay: float
-) -> None:
-    ledger = Path(ax_env["AX_TEST_LEDGER"])
-    runner = start_ax(args, env=ax_env, cwd=workdir)
-    deadline = time.monotonic() + 20
-    while not trigger(agent_runs(ledger)) and runner.poll() is None:
-        assert time.monotonic() < deadline
-        time.sleep(0.005)
-    time.sleep(delay)
-    runner.kill()
-    finish(runner)
 
 
 def check_ledger_and_store(db: Path, ledger: Path, execution_id: str, crashes: int) -> None:

@@ -3,6 +3,7 @@ and output-schema failures, and the complete ordered event log."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,11 @@ from tests.runtime.support import (
     agent_runs,
     assert_dead,
     by_step,
+    finish,
+    only_execution_id,
+    start_ax,
     step,
+    wait_until,
     workflow,
     write_workflow,
 )
@@ -37,7 +42,8 @@ def test_failure_without_continue_cancels_running_steps_and_starts_nothing(
     latest = run.latest()
     assert latest["bad"].state == "failed"
     assert latest["busy"].state == "cancelled" and latest["busy"].error_kind == "cancelled"
-    assert "after-bad" not in latest and "after-busy" not in latest
+    for never in ("after-bad", "after-busy"):  # listed, never started
+        assert (latest[never].state, latest[never].attempt) == ("cancelled", 0)
     runs = by_step(agent_runs(ledger))
     assert set(runs) == {"bad", "busy"}
     assert_dead(runs["busy"][0].pid)
@@ -199,3 +205,34 @@ def test_event_log_is_complete_and_ordered(run_workflow) -> None:
     ]
     for attempt in run.attempts():
         assert attempt.started_at and attempt.completed_at and attempt.duration_ms is not None
+
+
+def test_a_resumed_run_sees_exactly_the_values_the_live_run_saw(
+    run_ax: RunAx, ax_env: dict[str, str], tmp_path: Path, ledger: Path
+) -> None:
+    """A step printing `1e400` (Infinity to Python's json) was stored as null while its
+    dependents saw Infinity live; a value is normalised once, at the source, so live and
+    resumed dependents see the same `null`."""
+    gate = tmp_path / "gate"
+    data = workflow(
+        [
+            step("big", 'ax:output={"x":1e400,"n":1}'),
+            step("live", "ax:echo {{big}}", ["big"]),
+            step("hold", f"ax:wait-file={gate}", ["big"]),
+            step("later", "ax:echo {{big}}", ["hold"]),
+        ],
+        config={"parallelism": 2},
+    )
+    path = write_workflow(tmp_path, data)
+    runner = start_ax(["workflow", "run", str(path), "--format", "json"], env=ax_env, cwd=tmp_path)
+    wait_until(lambda: any(r.step == "hold" for r in agent_runs(ledger)))
+    execution_id = only_execution_id(tmp_path)
+    assert run_ax("workflow", "pause", execution_id).returncode == 0
+    gate.touch()
+    assert finish(runner)[0] == 4
+    resumed = run_ax("workflow", "resume", execution_id, "--format", "json")
+    assert resumed.returncode == 0, resumed.stderr
+    results = json.loads(resumed.stdout)["stepResults"]
+    assert results["big"] == {"x": None, "n": 1}
+    assert results["live"] == 'ax:echo {"x":null,"n":1}'
+    assert results["later"] == results["live"]

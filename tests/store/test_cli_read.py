@@ -16,15 +16,11 @@ import pytest
 
 from automatosx.store import open_store
 from automatosx.store.base import Store
-from automatosx.store.records import (
-    AppendEvent,
-    CreateCheckpoint,
-    FinishStepAttempt,
-    SetExecutionState,
-    StartStepAttempt,
-)
+from automatosx.store.events import WorkflowCompleted, WorkflowStarted
+from automatosx.store.records import AppendEvent, CreateCheckpoint, SetExecutionState
 from tests.conftest import AX, RunAx
 from tests.store import sample
+from tests.store.steps import Steps
 from tests.store.test_executions import insert_execution_with_id
 
 ISO_PATTERN = r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$"
@@ -39,29 +35,40 @@ def db(ax_env: dict[str, str]) -> Iterator[Store]:
         store.close()
 
 
+STARTED = WorkflowStarted("code-review", "1.0.0", "cli", 0, 3, 1, sample.OWNER)
+RESULTS = {"parse": {"functions": ["a"]}, "scan": {"issues": []}, "report": "all clear"}
+
+
 def _completed_run(store: Store, workflow_id: str | None = None) -> str:
+    """The sample workflow run to completion: its three steps one after the other, each
+    half a second, the whole run two seconds."""
     execution, lease = sample.execution(store, workflow_id)
+    steps = Steps(execution.id)
     t = time.time() - 30
     store.write(
         lease,
-        [
-            SetExecutionState("executing", at=t),
-            AppendEvent("workflow_started", data={"steps": 1}, at=t),
-            StartStepAttempt("parse", 1, "backend", "command", t),
-            AppendEvent("step_started", "parse", {"attempt": 1}, at=t),
-        ],
+        [*steps.created(), SetExecutionState("executing", at=t), AppendEvent(STARTED, at=t)],
     )
+    for n, key in enumerate(RESULTS):
+        begin = t + n * 0.5
+        store.write(lease, steps.start(key, begin))
+        store.write(lease, steps.succeed(key, begin + 0.5, output=RESULTS[key]))
     store.write(
         lease,
         [
-            FinishStepAttempt("parse", 1, "completed", t + 1.5, output={"functions": ["a"]}),
-            AppendEvent("step_completed", "parse", {"attempt": 1}, at=t + 1.5),
-            CreateCheckpoint("executing", {"f": "x.py"}, ["parse"], [], "after", "automatic"),
+            CreateCheckpoint("executing", {"f": "x.py"}, list(RESULTS), [], "after", "automatic"),
             SetExecutionState("completed", at=t + 2),
-            AppendEvent("workflow_completed", at=t + 2),
+            AppendEvent(WorkflowCompleted(2000, 3), at=t + 2),
         ],
-    )  # fmt: skip
+    )
     return execution.id
+
+
+EVENT_TYPES = [
+    "workflow_started",
+    *(["step_started", "step_completed"] * 3),
+    "workflow_completed",
+]
 
 
 def test_list_table_and_json(run_ax: RunAx, db: Store) -> None:
@@ -107,8 +114,10 @@ def test_runs_newest_first_with_filters(run_ax: RunAx, db: Store) -> None:
         "startedAt",
         "completedAt",
         "durationMs",
+        "orphaned",
     ]
     assert runs[1]["state"] == "completed" and runs[1]["durationMs"] == 2000
+    assert runs[0]["orphaned"] is False and runs[1]["orphaned"] is False
     assert runs[1]["startedAt"] is not None and runs[0]["completedAt"] is None
     filtered = json.loads(
         run_ax("workflow", "runs", "--workflow", "code-review", "--format", "json").stdout
@@ -128,13 +137,16 @@ def test_status_json_and_table(run_ax: RunAx, db: Store) -> None:
     assert result.returncode == 0, result.stderr
     document = json.loads(result.stdout)
     assert document["executionId"] == execution_id and document["state"] == "completed"
-    assert document["steps"]["parse"]["state"] == "completed"
-    assert document["stepResults"] == {"parse": {"functions": ["a"]}}
+    assert list(document["steps"]) == ["parse", "scan", "report"]
+    assert all(step["state"] == "completed" for step in document["steps"].values())
+    assert document["steps"]["parse"]["durationMs"] == 500
+    assert document["stepResults"] == RESULTS
     assert document["durationMs"] == 2000
     table = run_ax("workflow", "status", execution_id)
     assert table.returncode == 0
-    assert execution_id in table.stdout and "1/1 completed" in table.stdout
+    assert execution_id in table.stdout and "3/3 completed" in table.stdout
     assert "parse" in table.stdout and "backend" in table.stdout
+    assert "all clear" in table.stdout  # the result of the final step, report
 
 
 def test_unknown_short_and_ambiguous_ids_exit_2(run_ax: RunAx, db: Store) -> None:
@@ -156,27 +168,26 @@ def test_events_json_and_table(run_ax: RunAx, db: Store) -> None:
     result = run_ax("workflow", "events", execution_id, "--format", "json")
     assert result.returncode == 0, result.stderr
     events = json.loads(result.stdout)
-    assert [e["type"] for e in events] == [
-        "workflow_started",
-        "step_started",
-        "step_completed",
-        "workflow_completed",
-    ]
+    assert [e["type"] for e in events] == EVENT_TYPES
     assert list(events[0]) == ["id", "executionId", "type", "stepKey", "data", "createdAt"]
-    assert events[0]["data"] == {"steps": 1} and events[0]["stepKey"] is None
+    assert events[0]["data"] == STARTED.data() and events[0]["stepKey"] is None
+    assert events[0]["data"]["steps"] == 3 and events[0]["data"]["workflowName"] == "code-review"
     assert events[1]["stepKey"] == "parse"
+    assert events[2]["data"] == {"attempt": 1, "durationMs": 500, "provider": "command"}
     assert [e["id"] for e in events] == sorted(e["id"] for e in events)
     assert all(e["executionId"] == execution_id for e in events)
     table = run_ax("workflow", "events", execution_id)
     assert table.returncode == 0
-    assert "step_completed" in table.stdout and '{"attempt":1}' in table.stdout
+    assert "step_completed" in table.stdout
+    assert '{"attempt":1,"agent":"backend"}' in table.stdout
 
 
 def test_events_follow_prints_new_events_until_terminal(
     db: Store, ax_env: dict[str, str], tmp_path: Path
 ) -> None:
     execution, lease = sample.execution(db)
-    db.write(lease, [AppendEvent("workflow_started")])
+    steps = Steps(execution.id)
+    db.write(lease, [*steps.created(), AppendEvent(STARTED)])
     follower = subprocess.Popen(
         [AX, "workflow", "events", execution.id, "--follow"],
         stdout=subprocess.PIPE,
@@ -189,10 +200,10 @@ def test_events_follow_prints_new_events_until_terminal(
         assert follower.stdout is not None
         first = follower.stdout.readline()  # printed once the follower has seen it
         assert "workflow_started" in first
-        db.write(lease, [AppendEvent("step_started", "parse")])
-        db.write(lease, [AppendEvent("step_completed", "parse")])
+        db.write(lease, steps.start("parse", time.time()))
+        db.write(lease, steps.succeed("parse", time.time()))
         assert follower.poll() is None  # still following: the run is not over
-        db.write(lease, [SetExecutionState("completed"), AppendEvent("workflow_completed")])
+        db.write(lease, [SetExecutionState("completed"), AppendEvent(WorkflowCompleted(1, 3))])
         rest, err = follower.communicate(timeout=30)
     finally:
         follower.kill()
@@ -206,7 +217,7 @@ def test_events_follow_json_prints_one_document(run_ax: RunAx, db: Store) -> Non
     execution_id = _completed_run(db)
     result = run_ax("workflow", "events", execution_id, "--follow", "--format", "json")
     assert result.returncode == 0, result.stderr
-    assert len(json.loads(result.stdout)) == 4
+    assert [e["type"] for e in json.loads(result.stdout)] == EVENT_TYPES
 
 
 def test_checkpoints_json_table_and_totals(run_ax: RunAx, db: Store) -> None:
@@ -257,7 +268,7 @@ def test_prune(run_ax: RunAx, db: Store) -> None:
     assert (kept.returncode, json.loads(kept.stdout)) == (0, {"checkpoints": 0, "events": 0})
     pruned = run_ax("workflow", "prune", "--older-than", "0s")
     assert pruned.returncode == 0, pruned.stderr
-    assert "Pruned 1 checkpoint(s) and 4 event(s)" in pruned.stdout
+    assert f"Pruned 1 checkpoint(s) and {len(EVENT_TYPES)} event(s)" in pruned.stdout
     assert db.list_events(execution_id) == [] and db.list_checkpoints(execution_id) == []
     run_ax("workflow", "prune", "--older-than", "7 days").assert_clean_error(2)
     run_ax("workflow", "prune").assert_clean_error(2)

@@ -10,16 +10,9 @@ import pytest
 from automatosx.errors import LeaseLostError, NotFoundError, StateConflictError
 from automatosx.store import open_store
 from automatosx.store.base import Store
-from automatosx.store.records import (
-    AppendEvent,
-    ClearControlRequest,
-    FinishStepAttempt,
-    Lease,
-    SetContext,
-    SetExecutionState,
-    StartStepAttempt,
-)
+from automatosx.store.records import ClearControlRequest, Lease, SetContext, SetExecutionState
 from tests.store import sample
+from tests.store.steps import Steps
 
 
 def test_live_lease_of_another_owner_is_refused(store: Store) -> None:
@@ -47,24 +40,26 @@ def test_same_owner_reacquires_with_a_new_epoch(store: Store) -> None:
 
 def test_stale_lease_write_is_refused_and_applies_nothing(store: Store) -> None:
     execution, stale = sample.execution(store, lease_seconds=1)
+    steps = Steps(execution.id)
     t = time.time()
-    store.write(stale, [StartStepAttempt("parse", 1, "backend", "command", t)])
+    store.write(stale, steps.start("parse", t))
     store.acquire_lease(execution.id, sample.OTHER, 60, now=time.time() + 5)
     with pytest.raises(LeaseLostError, match="lost the lease"):
         store.write(
             stale,
             [
-                AppendEvent("step_completed", "parse"),
-                FinishStepAttempt("parse", 1, "completed", t + 1, output="late"),
+                *steps.succeed("parse", t + 1, output="late"),
                 SetContext({"overwritten": True}),
                 SetExecutionState("completed"),
             ],
         )
     after = store.get_execution(execution.id)
     assert after.state == "idle" and after.context == {"filePath": "x.py"}
-    assert store.list_events(execution.id) == []
-    [attempt] = store.list_step_executions(execution.id)
-    assert attempt.state == "running" and attempt.output is None
+    assert [e.type for e in store.list_events(execution.id)] == ["step_started"]
+    [attempt] = store.list_step_executions(execution.id)  # still the running one
+    assert (attempt.step_key, attempt.state) == ("parse", "running")
+    [instance] = store.list_instances(execution.id)
+    assert instance.state == "running" and instance.output is None
 
 
 def test_renew_extends_and_reports_control_requests(store: Store) -> None:
@@ -148,3 +143,21 @@ def test_concurrent_acquire_has_exactly_one_winner(store_url: str) -> None:
         thread.join()
     assert len(winners) == 1 and len(losers) == 5
     assert winners[0].epoch == lease.epoch + 1
+
+
+def test_a_numbered_write_is_applied_at_most_once(store: Store) -> None:
+    """A write resent after its connection dropped carries the same number: if the first
+    one committed, the second applies nothing; the fence still holds for both."""
+    execution, lease = sample.execution(store)
+    steps = Steps(execution.id)
+    store.write(lease, steps.start("parse", 1.0), seq=1)
+    store.write(lease, steps.start("parse", 1.0), seq=1)  # resent: already applied
+    assert [e.type for e in store.list_events(execution.id)] == ["step_started"]
+    store.write(lease, [SetContext({"n": 2})], seq=2)
+    store.write(lease, [SetContext({"n": 1})], seq=1)  # older than the last one: ignored
+    assert store.get_execution(execution.id).context == {"n": 2}
+    taken = store.acquire_lease(execution.id, sample.OTHER, 60, now=time.time() + 120)
+    with pytest.raises(LeaseLostError):
+        store.write(lease, [SetContext({"n": 3})], seq=3)
+    store.write(taken, [SetContext({"n": 4})], seq=1)  # a new lease numbers from 1 again
+    assert store.get_execution(execution.id).context == {"n": 4}

@@ -6,18 +6,12 @@ import json
 
 import pytest
 
+from automatosx.secrets import SecretRedactor, redact, redactor_from_env, secret_values
 from automatosx.store import open_store
 from automatosx.store.codec import ColumnCodec
-from automatosx.store.records import (
-    AppendEvent,
-    CreateCheckpoint,
-    FinishStepAttempt,
-    SetContext,
-    SetExecutionState,
-    StartStepAttempt,
-)
-from automatosx.store.redact import SecretRedactor, redact, redactor_from_env, secret_values
+from automatosx.store.records import CreateCheckpoint, SetContext, SetExecutionState
 from tests.store import sample
+from tests.store.steps import Steps
 
 SECRET = "sk-live-0123456789abcdef"
 TOKEN = 'tok"en\\with/quotes'
@@ -50,9 +44,9 @@ def test_secret_values_come_from_names_and_declared_variables() -> None:
 def test_redact_replaces_every_occurrence_inside_strings() -> None:
     env = {"A_KEY": SECRET, "B_TOKEN": SECRET + "-longer"}
     text = f"auth {SECRET}-longer and {SECRET}; Bearer{SECRET}"
-    assert redact(text, env) == "auth *** and ***; Bearer***"
-    assert redact("nothing here", env) == "nothing here"
-    assert redact(f"x {SECRET}", {}) == f"x {SECRET}"
+    assert redact(text, secret_values(env)) == "auth *** and ***; Bearer***"
+    assert redact("nothing here", secret_values(env)) == "nothing here"
+    assert redact(f"x {SECRET}", secret_values({})) == f"x {SECRET}"
 
 
 def test_redactor_masks_nested_values_and_json_escaped_secrets() -> None:
@@ -81,13 +75,12 @@ def test_everything_stored_is_redacted(store_url: str, monkeypatch: pytest.Monke
     monkeypatch.setenv("AX_SECRET_VARS", "PLAIN_NAME")
     monkeypatch.setenv("PLAIN_NAME", "declared-secret")
     assert redactor_from_env().active
+    definition = sample.definition(
+        description=f"uses {SECRET}",
+        agents={"fake": {"provider": "command", "command": ["x"], "env": {"K": SECRET}}},
+    )
     with open_store(store_url) as store:  # type: ignore[attr-defined]
-        workflow = store.upsert_workflow(
-            sample.definition(
-                description=f"uses {SECRET}",
-                agents={"fake": {"provider": "command", "command": ["x"], "env": {"K": SECRET}}},
-            )
-        )
+        workflow = store.upsert_workflow(definition)
         execution, lease = store.create_execution(
             workflow_id=workflow.id,
             context={"key": SECRET, "note": "declared-secret here"},
@@ -96,21 +89,16 @@ def test_everything_stored_is_redacted(store_url: str, monkeypatch: pytest.Monke
             owner=sample.OWNER,
             lease_seconds=60,
         )
+        steps = Steps(execution.id, definition)
         store.write(
             lease,
             [
                 SetContext({"key": f"again {SECRET}"}),
-                StartStepAttempt("parse", 1, "backend", "command", 1.0),
-                FinishStepAttempt(
-                    "parse",
-                    1,
-                    "failed",
-                    2.0,
-                    output={"echo": SECRET},
-                    error_kind="provider_error",
-                    error_message=f"401 for key {SECRET}",
-                ),
-                AppendEvent("step_failed", "parse", {"error": f"401 for key {SECRET}"}),
+                *steps.start("parse", 1.0),
+                *steps.succeed("parse", 2.0, output={"echo": SECRET, "note": "declared-secret"}),
+                *steps.start("scan", 2.0),
+                *steps.fail("scan", 3.0, "provider_error", f"401 for key {SECRET}"),
+                *steps.cancel("report", f"not started: {SECRET} failed", 3.0),
                 CreateCheckpoint(
                     "executing", {"key": SECRET}, [], ["parse"], f"l {SECRET}", "user"
                 ),
@@ -121,13 +109,22 @@ def test_everything_stored_is_redacted(store_url: str, monkeypatch: pytest.Monke
             (
                 store.get_workflow(workflow.id),
                 store.get_execution(execution.id),
+                store.list_instances(execution.id),
                 store.list_step_executions(execution.id),
                 store.list_events(execution.id),
                 store.list_checkpoints(execution.id),
             )
         )
         stored = store.get_execution(execution.id)
+        parse, scan, report = store.list_instances(execution.id)
+        failed_attempt = store.list_step_executions(execution.id)[-1]
+        events = store.list_events(execution.id)
     assert SECRET not in dumped and "declared-secret" not in dumped
     assert stored.context == {"key": "again ***"}
     assert stored.error == "failed: ***"
-    assert "***" in dumped
+    assert parse.output == {"echo": "***", "note": "***"}
+    assert scan.error_message == failed_attempt.error_message == "401 for key ***"
+    assert report.error_message == "not started: *** failed"
+    assert failed_attempt.step_key == "scan"
+    [failed_event] = [e for e in events if e.type == "step_failed"]
+    assert failed_event.data["error"] == "401 for key ***"

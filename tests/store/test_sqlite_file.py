@@ -10,10 +10,13 @@ import pytest
 
 from automatosx.errors import AxError
 from automatosx.store import open_store
+from automatosx.store.events import WorkflowStarted
 from automatosx.store.open import resolve_location
 from automatosx.store.records import AppendEvent
 from automatosx.store.sqlite import SqliteStore
 from tests.store import sample
+
+STARTED = WorkflowStarted("code-review", "1.0.0", "cli", 0, 3, 4, "host:1:runner-a")
 
 
 def _mode(path: Path) -> int:
@@ -26,7 +29,7 @@ def test_database_wal_and_shm_files_are_private(tmp_path: Path) -> None:
         path = tmp_path / "sub" / "ax.db"
         with open_store(str(path)) as store:  # type: ignore[attr-defined]
             _, lease = sample.execution(store)
-            store.write(lease, [AppendEvent("workflow_started")])
+            store.write(lease, [AppendEvent(STARTED)])
             files = [path, Path(f"{path}-wal"), Path(f"{path}-shm")]
             assert all(f.exists() for f in files)
             assert [_mode(f) for f in files] == [0o600, 0o600, 0o600]

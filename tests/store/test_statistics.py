@@ -7,8 +7,9 @@ import time
 import pytest
 
 from automatosx.store.base import Store
-from automatosx.store.records import FinishStepAttempt, SetExecutionState, StartStepAttempt
+from automatosx.store.records import SetExecutionState
 from tests.store import sample
+from tests.store.steps import Steps
 
 
 def _finish(store: Store, workflow_id: str, state: str, seconds: float) -> str:
@@ -59,28 +60,36 @@ def test_execution_summary_view(store: Store) -> None:
 
 
 def test_step_summary_view(store: Store) -> None:
+    """One row per instance: state, attempts and usage totals from the instance (the latest
+    attempt started at t + 2), the total duration and the first start from the history."""
     execution, lease = sample.execution(store)
+    steps = Steps(execution.id)
     t = 1_800_000_000.0
+    store.write(lease, steps.created())
+    store.write(lease, [*steps.start("report", t), *steps.fail("report", t + 1, "timeout")])
+    store.write(lease, steps.start("report", t + 2))
     store.write(
         lease,
-        [
-            StartStepAttempt("parse", 1, "backend", "openai", t),
-            FinishStepAttempt(
-                "parse", 1, "failed", t + 1, tokens_in=10, tokens_out=1, cost_usd=0.5
-            ),
-            StartStepAttempt("parse", 2, "backend", "openai", t + 2),
-            FinishStepAttempt(
-                "parse", 2, "completed", t + 2.5, tokens_in=20, tokens_out=2, cost_usd=0.25
-            ),
-        ],
+        steps.succeed(
+            "report", t + 2.5, provider="openai", tokens_in=30, tokens_out=3, cost_usd=0.75
+        ),
     )
-    [row] = store.fetch_view("workflow_step_summary")  # type: ignore[attr-defined]
-    assert (row["execution_id"], row["step_key"], row["attempts"]) == (execution.id, "parse", 2)
-    assert row["state"] == "completed"
-    assert row["total_duration_ms"] == 1500
+    rows = {r["step_key"]: r for r in store.fetch_view("workflow_step_summary")}  # type: ignore[attr-defined]
+    assert set(rows) == {"parse", "scan", "report"}
+    row = rows["report"]
+    assert (row["execution_id"], row["attempts"], row["state"]) == (execution.id, 2, "completed")
+    assert row["total_duration_ms"] == 1500  # 1000 + 500, over both attempts
+    assert (row["first_started_at"], row["last_completed_at"]) == (t, t + 2.5)
     assert (row["tokens_in"], row["tokens_out"]) == (30, 3)
     assert row["cost_usd"] == pytest.approx(0.75)
-    assert (row["first_started_at"], row["last_completed_at"]) == (t, t + 2.5)
+    never = rows["parse"]  # an instance that never started is listed too
+    assert (never["execution_id"], never["attempts"], never["state"]) == (
+        execution.id,
+        0,
+        "pending",
+    )
+    assert never["total_duration_ms"] is None and never["first_started_at"] is None
+    assert never["last_completed_at"] is None and never["tokens_in"] is None
 
 
 def test_recent_runs_view_is_newest_first(store: Store) -> None:

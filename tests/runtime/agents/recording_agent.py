@@ -66,8 +66,8 @@ def deps_completed(keys: list[str]) -> bool:
     try:
         for key in keys:
             row = db.execute(
-                "SELECT COUNT(*) FROM workflow_step_executions WHERE execution_id = ? "
-                "AND step_key = ? AND state = 'completed'",
+                "SELECT COUNT(*) FROM workflow_step_instances WHERE execution_id = ? "
+                "AND key = ? AND state = 'completed'",
                 (os.environ["AX_EXECUTION_ID"], key),
             ).fetchone()
             if not row or row[0] != 1:
