@@ -10,6 +10,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from automatosx.store import open_store
 from tests.conftest import RunAx
 from tests.runtime.support import (
@@ -248,3 +250,73 @@ def test_resume_from_another_directory_runs_where_the_execution_started(
     assert document["state"] == "completed"
     assert document["workdir"] == str(project.resolve())
     assert [r.step for r in agent_runs(ledger)] == ["a", "b"]
+
+
+@pytest.mark.parametrize(("request_", "state"), [("pause", "paused"), ("cancel", "cancelled")])
+def test_a_request_recorded_as_a_step_ends_is_obeyed_before_anything_starts(
+    run_workflow, ledger: Path, request_: str, state: str
+) -> None:
+    """`a` records the request as its very last act, so the runner almost never sees it
+    through its 100 ms poll: it must read the request itself before starting `b`."""
+    data = workflow([step("a", f"ax:request={request_}"), step("b", "x", ["a"])])
+    run = run_workflow(data)
+    assert run.outcome.state == state
+    assert [r.step for r in agent_runs(ledger)] == ["a"]
+    latest = run.latest()
+    assert latest["a"].state == "completed"
+    assert (latest["b"].state, latest["b"].attempt) == (
+        ("pending", 0) if request_ == "pause" else ("cancelled", 0)
+    )
+
+
+def test_a_retry_due_while_pausing_waits_for_the_resume(
+    run_ax: RunAx, ax_env: dict[str, str], tmp_path: Path, ledger: Path
+) -> None:
+    """A step that fails (retryably) while the execution is pausing does not wait out its
+    backoff: the run pauses at once and the retry is the first thing the resume does."""
+    gate = tmp_path / "gate"
+    slow_retry = {"maxRetries": 1, "retryDelayMs": 60_000}
+    data = workflow(
+        [step("flaky", f"ax:wait-file={gate} ax:fail-attempts=1", retryPolicy=slow_retry)]
+    )
+    path = write_workflow(tmp_path, data)
+    runner = start_ax(["workflow", "run", str(path), "--format", "json"], env=ax_env, cwd=tmp_path)
+    wait_until(lambda: bool(agent_runs(ledger)))
+    execution_id = only_execution_id(tmp_path)
+    assert run_ax("workflow", "pause", execution_id).returncode == 0
+    gate.touch()
+    code, out, err = finish(runner, timeout=30)  # not 60 s of backoff
+    assert code == 4, err
+    entry = json.loads(out)["steps"]["flaky"]
+    assert (entry["state"], entry["attempts"], entry["errorKind"]) == (
+        "pending", 1, "provider_error",
+    )  # fmt: skip
+    resumed = run_ax("workflow", "resume", execution_id, "--format", "json", timeout=30)
+    assert resumed.returncode == 0, resumed.stderr
+    assert json.loads(resumed.stdout)["steps"]["flaky"]["attempts"] == 2
+
+
+def test_cancelling_during_a_backoff_names_the_retry_that_will_not_run(
+    run_ax: RunAx, ax_env: dict[str, str], tmp_path: Path, ledger: Path
+) -> None:
+    slow_retry = {"maxRetries": 1, "retryDelayMs": 60_000}
+    data = workflow(
+        [step("flaky", "ax:fail-attempts=1", retryPolicy=slow_retry), step("b", "x", ["flaky"])]
+    )
+    path = write_workflow(tmp_path, data)
+    runner = start_ax(["workflow", "run", str(path), "--format", "json"], env=ax_env, cwd=tmp_path)
+    wait_until(lambda: any(r.end for r in agent_runs(ledger)))
+    execution_id = only_execution_id(tmp_path)
+    store = open_store(str(tmp_path / "ax.db"))
+    try:
+        wait_until(lambda: store.list_instances(execution_id)[0].retry_at is not None)
+    finally:
+        store.close()
+    assert run_ax("workflow", "cancel", execution_id).returncode == 0
+    assert finish(runner)[0] == 3
+    events = json.loads(run_ax("workflow", "events", execution_id, "--format", "json").stdout)
+    cancelled = {e["stepKey"]: e["data"] for e in events if e["type"] == "step_cancelled"}
+    assert cancelled["flaky"]["attempt"] == 2  # the retry that will not run
+    assert cancelled["b"]["attempt"] == 1 and cancelled["b"]["reason"].startswith("not started")
+    attempts = json.loads(run_ax("workflow", "status", execution_id, "--format", "json").stdout)
+    assert attempts["steps"]["flaky"]["attempts"] == 1

@@ -147,6 +147,10 @@ def test_pausing_an_orphan_closes_its_interrupted_attempt(
     assert run_ax("workflow", "pause", execution.id).returncode == 0
     status = json.loads(run_ax("workflow", "status", execution.id, "--format", "json").stdout)
     assert status["state"] == "paused"
+    (checkpoint,) = json.loads(
+        run_ax("workflow", "checkpoints", execution.id, "--format", "json").stdout
+    )
+    assert "a" in checkpoint["pendingSteps"] and "a" not in checkpoint["completedSteps"]
     assert status["steps"]["a"]["state"] == "cancelled", status["steps"]
     assert all(s["state"] != "running" for s in status["steps"].values()), status["steps"]
     events = json.loads(run_ax("workflow", "events", execution.id, "--format", "json").stdout)

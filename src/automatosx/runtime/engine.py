@@ -244,7 +244,7 @@ class ExecutionRunner:
             if record.state == "pending" and record.retry_at is not None:
                 self._begin(key, now, attempts)
         table = self.table
-        while self._fatal is None and table.may_start():
+        while self._fatal is None:
             startable = table.take_startable()
             if not startable:
                 break

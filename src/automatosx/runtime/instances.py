@@ -26,6 +26,7 @@ from automatosx.runtime.plans import StepPlan
 from automatosx.store.records import PutInstance, StepInstanceRecord, WriteOp
 
 SETTLED_STATES = frozenset({"completed", "failed", "skipped", "cancelled"})
+_BLOCKING = frozenset({"failed", "skipped", "cancelled"})  # states that may block dependents
 
 
 def satisfies_dependents(record: StepInstanceRecord, plan: StepPlan) -> bool:
@@ -81,7 +82,11 @@ class InstanceTable:
         self.outputs: dict[str, Any] = {}
         self.empty: set[str] = set()
         for key, record in self.records.items():
-            self._note_result(record)
+            if satisfies_dependents(record, self.plan(record)):
+                if record.state == "completed":
+                    self.outputs[key] = record.output
+                else:
+                    self.empty.add(key)
             self._maybe_ready(key)
 
     # ---- reading ----
@@ -110,8 +115,11 @@ class InstanceTable:
 
     def failed_for_good(self) -> list[StepInstanceRecord]:
         """Non-optional instances that failed, in the order they failed."""
-        failed = [r for r in self.records.values() if blocks_dependents(r, self.plan(r))]
-        failed = [r for r in failed if r.state == "failed"]
+        failed = [
+            r
+            for r in self.records.values()
+            if r.state == "failed" and not self.plans[r.step_key].spec.optional
+        ]
         return sorted(failed, key=lambda r: (r.completed_at or 0.0, r.position))
 
     def downstream_pending(self, key: str) -> list[StepInstanceRecord]:
@@ -123,7 +131,9 @@ class InstanceTable:
     def blocked_pending(self) -> list[tuple[StepInstanceRecord, str]]:
         """Pending instances with a dependency that can never satisfy them (after a failure
         with `continueOnError`), each with that dependency: they will never run."""
-        blocked = []
+        blocked: list[tuple[StepInstanceRecord, str]] = []
+        if not any(r.state in _BLOCKING for r in self.records.values()):
+            return blocked  # a new execution, or nothing failed
         for record in self.records.values():
             if record.state != "pending":
                 continue
@@ -149,15 +159,17 @@ class InstanceTable:
         old = self.records[key]
         self.records[key] = record
         state = record.state
-        if state != old.state:
-            plan = self.plans[record.step_key]
-            self._note_result(record)
-            if satisfies_dependents(record, plan) and not satisfies_dependents(old, plan):
-                unmet = self._unmet
-                for child in self.graph.dependents[record.step_key]:
-                    unmet[child] -= 1
-                    if unmet[child] == 0:
-                        self._maybe_ready(child)
+        if state != old.state and satisfies_dependents(record, self.plans[record.step_key]):
+            # (satisfying states are final: the old record did not satisfy)
+            if state == "completed":
+                self.outputs[key] = record.output
+            else:
+                self.empty.add(key)
+            unmet = self._unmet
+            for child in self.graph.dependents[record.step_key]:
+                unmet[child] -= 1
+                if unmet[child] == 0:
+                    self._maybe_ready(child)
         if state == "running" or (state == "pending" and record.retry_at is not None):
             self.holding.add(key)
         else:
@@ -183,7 +195,8 @@ class InstanceTable:
                 self._queued.add(key)
         started: list[str] = []
         busy = len(self.holding)
-        exclusive_running = any(k in self._exclusive for k in self.holding)
+        exclusive = self._exclusive
+        exclusive_running = bool(exclusive) and any(k in exclusive for k in self.holding)
         queue = self._queue
         while queue and not exclusive_running:
             key = queue[0]
@@ -191,7 +204,7 @@ class InstanceTable:
                 queue.popleft()
                 self._queued.discard(key)
                 continue
-            if key in self._exclusive:
+            if key in exclusive:
                 if busy:
                     break
                 exclusive_running = True
@@ -202,12 +215,6 @@ class InstanceTable:
             busy += 1
             started.append(key)
         return started
-
-    def _note_result(self, record: StepInstanceRecord) -> None:
-        if record.state == "completed":
-            self.outputs[record.key] = record.output
-        elif record.state == "failed" and self.plan(record).spec.optional:
-            self.empty.add(record.key)
 
     def _satisfied(self, key: str) -> bool:
         record = self.records[key]

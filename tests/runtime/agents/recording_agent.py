@@ -16,6 +16,8 @@ Behaviour comes from the prompt's `ax:` directives (so each step can differ) or 
   ax:output=JSON             print this JSON (default: {"step": ..., "attempt": ...})
   ax:echo                    print the prompt as text
   ax:check-deps=K1,K2        exit 3 unless those steps are already `completed` in AX_DB
+  ax:request=pause|cancel    record that control request for its execution in AX_DB
+                             (SQLite) as its last act, as `ax workflow pause` would
 """
 
 from __future__ import annotations
@@ -77,6 +79,18 @@ def deps_completed(keys: list[str]) -> bool:
         db.close()
 
 
+def request_control(request: str) -> None:
+    db = sqlite3.connect(os.environ["AX_DB"], timeout=10)
+    try:
+        with db:
+            db.execute(
+                "UPDATE workflow_executions SET control_request = ? WHERE id = ?",
+                (request, os.environ["AX_EXECUTION_ID"]),
+            )
+    finally:
+        db.close()
+
+
 def main() -> int:
     prompt = sys.stdin.read()
     options = directives(prompt)
@@ -115,6 +129,8 @@ def main() -> int:
     if failing:
         sys.stderr.write(f"noise\nplanned failure of attempt {attempt}\n")
         return 1
+    if "request" in options:
+        request_control(options["request"])
     if "echo" in options:
         sys.stdout.write(prompt)
     elif "output" in options:
