@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import time
 from collections.abc import Callable
@@ -15,6 +16,7 @@ from automatosx.errors import AxError
 from automatosx.store import open_store, postgres_connect, sqlite_file
 from automatosx.store.migrate import latest_version, load_migrations, split_statements
 from automatosx.store.postgres_connect import split_schema
+from automatosx.views.execution import execution_document
 from tests.conftest import PG_TEST_URL
 
 WORKFLOW_ID = "wf-0000"
@@ -172,3 +174,96 @@ def test_postgres_url_parsing() -> None:
 def test_unreachable_postgres_is_one_clear_error() -> None:
     with pytest.raises(AxError, match="cannot connect to PostgreSQL"):
         open_store("postgresql://postgres@127.0.0.1:1/test?connect_timeout=2")
+
+
+LEGACY_DEFINITION = {
+    "name": "legacy-flow",
+    "config": {"maxRetries": 0},
+    "steps": [
+        {"key": "done", "agent": "a", "prompt": "x"},
+        {"key": "backoff", "agent": "a", "prompt": "x", "retryPolicy": {"maxRetries": 2}},
+        {"key": "final", "agent": "a", "prompt": "x"},
+        {"key": "opt", "agent": "a", "prompt": "x", "optional": True},
+        {"key": "mid", "agent": "a", "prompt": "x"},
+        {"key": "skip", "agent": "a", "prompt": "x", "dependencies": ["final"]},
+        {"key": "never", "agent": "a", "prompt": "x"},
+    ],
+}
+ATTEMPT = (
+    "INSERT INTO workflow_step_executions (execution_id, step_key, attempt, state, agent, "
+    "provider, output, error_kind, error_message, started_at, completed_at, duration_ms, "
+    "tokens_in) VALUES (?, ?, ?, ?, 'a', 'command', ?, ?, ?, ?, ?, ?, ?)"
+)
+PAUSED_ID = "0c0ffee0-0000-4000-8000-000000000002"
+FAILED_ID = "0c0ffee0-0000-4000-8000-000000000003"
+
+
+def _seed_step_rows(execute: Callable[[str, tuple[Any, ...]], Any]) -> None:
+    """Two executions as version 5 stored them: attempt rows only (a paused one in the
+    middle of everything, a failed one), each with its copy of the definition."""
+    definition = json.dumps(LEGACY_DEFINITION)
+    execute(
+        "INSERT INTO workflows (id, name, version, definition, created_at, updated_at) "
+        "VALUES (?, 'legacy-flow', '1.0.0', ?, 1.0, 1.0)",
+        (WORKFLOW_ID, definition),
+    )
+    for execution_id, state in ((PAUSED_ID, "paused"), (FAILED_ID, "failed")):
+        execute(
+            "INSERT INTO workflow_executions (id, workflow_id, state, context, triggered_by, "
+            "priority, created_at, updated_at, definition) "
+            "VALUES (?, ?, ?, '{}', 'cli', 0, 10.0, 10.0, ?)",
+            (execution_id, WORKFLOW_ID, state, definition),
+        )
+    rows = [
+        ("done", 1, "failed", None, "timeout", "slow", 1.0, 2.0, 1000, 5),
+        ("done", 2, "completed", '{"n": 2}', None, None, 3.0, 3.5, 500, 7),
+        ("backoff", 1, "failed", None, "rate_limit", "429", 1.0, 1.2, 200, None),
+        ("final", 1, "failed", None, "provider_error", "boom", 1.0, 1.1, 100, None),
+        ("opt", 1, "failed", None, "provider_error", "meh", 1.0, 1.1, 100, None),
+        ("mid", 1, "running", None, None, None, 4.0, None, None, None),
+        ("skip", 1, "skipped", None, None, "upstream step 'final' failed", None, 1.1, None, None),
+    ]
+    for row in rows:
+        execute(ATTEMPT, (PAUSED_ID, *row))
+    execute(ATTEMPT, (FAILED_ID, "done", 1, "completed", '"ok"', None, None, 1.0, 2.0, 1000, 3))
+
+
+def _check_instances(url: str) -> None:
+    with open_store(url) as store:  # type: ignore[attr-defined]
+        paused = {i.key: i for i in store.list_instances(PAUSED_ID)}
+        assert list(paused) == [s["key"] for s in LEGACY_DEFINITION["steps"]]
+        assert {k: i.state for k, i in paused.items()} == {
+            "done": "completed", "backoff": "pending", "final": "failed", "opt": "failed",
+            "mid": "running", "skip": "skipped", "never": "pending",
+        }  # fmt: skip
+        done = paused["done"]
+        assert (done.attempt, done.failures, done.output, done.tokens_in) == (2, 1, {"n": 2}, 7)
+        assert (paused["backoff"].attempt, paused["backoff"].failures) == (1, 1)
+        assert paused["never"].attempt == 0 and paused["never"].agent == "a"
+        attempts = [(a.step_key, a.attempt, a.state) for a in store.list_step_executions(PAUSED_ID)]
+        assert attempts.count(("done", 2, "completed")) == 1  # listed once
+        document = execution_document(store, store.get_execution(PAUSED_ID))
+        assert document["steps"]["done"]["tokensIn"] == 12  # both attempts' usage
+        assert document["stepResults"] == {"done": {"n": 2}}
+        failed = {i.key: i.state for i in store.list_instances(FAILED_ID)}
+        assert failed["done"] == "completed"
+        assert {failed[k] for k in failed if k != "done"} == {"cancelled"}  # never started
+
+
+def test_sqlite_step_rows_become_instances(tmp_path: Path) -> None:
+    path = tmp_path / "v5.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    assert sqlite_file.migrate(conn, target=5) == 5
+    _seed_step_rows(lambda sql, params: conn.execute(sql, params))
+    conn.close()
+    _check_instances(str(path))
+
+
+@pytest.mark.postgres
+def test_postgres_step_rows_become_instances(pg_url: str) -> None:
+    conninfo, schema = split_schema(pg_url)
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        postgres_connect.configure(conn, schema)
+        assert postgres_connect.migrate(conn, target=5) == 5
+        _seed_step_rows(lambda sql, params: conn.execute(sql.replace("?", "%s"), params))
+    _check_instances(pg_url)
