@@ -75,13 +75,15 @@ def start_execution(
         opening_ops=created,
     )
 
+    steps = len(created)
+
     def opening(now: float) -> list[WriteOp]:
         return transitions.open_execution(
             workflow_name=definition.name,
             version=definition.version,
             triggered_by=triggered_by,
             priority=priority,
-            steps=len(created),
+            steps=steps,
             parallelism=definition.config.parallelism,
             owner=owner,
             workdir=workdir,
@@ -89,6 +91,7 @@ def start_execution(
         )
 
     instances = [op.instance for op in created if isinstance(op, PutInstance)]
+    del created  # the table keeps the records; 10,000 operations need not stay alive
     return _runner(store, lease, prepared, context, instances, opening, seconds, on_commit)
 
 

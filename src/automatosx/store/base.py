@@ -137,9 +137,12 @@ class Store(Protocol):
         instances after it, by index)."""
         ...
 
-    def list_step_executions(self, execution_id: str) -> list[StepExecutionRecord]:
+    def list_step_executions(
+        self, execution_id: str, *, instances: Sequence[StepInstanceRecord] | None = None
+    ) -> list[StepExecutionRecord]:
         """Every attempt of every step instance (the history rows, then each instance's
-        latest attempt, which its record holds), ordered by instance key then attempt."""
+        latest attempt, which its record holds), ordered by instance key then attempt.
+        `instances`: the execution's instances, when the caller has read them already."""
         ...
 
     def list_checkpoints(

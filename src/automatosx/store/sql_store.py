@@ -349,7 +349,9 @@ class SqlStore(ABC):
         )
         return [instance_from_row(r) for r in rows]
 
-    def list_step_executions(self, execution_id: str) -> list[StepExecutionRecord]:
+    def list_step_executions(
+        self, execution_id: str, *, instances: Sequence[StepInstanceRecord] | None = None
+    ) -> list[StepExecutionRecord]:
         rows = self._fetch_all(
             f"SELECT {STEP_COLUMNS} FROM workflow_step_executions WHERE execution_id = ? "
             "ORDER BY step_key, attempt",
@@ -357,7 +359,7 @@ class SqlStore(ABC):
         )
         history = [step_from_row(r) for r in rows]
         moved = {(a.step_key, a.attempt) for a in history}
-        for instance in self.list_instances(execution_id):
+        for instance in self.list_instances(execution_id) if instances is None else instances:
             latest = instance.latest_attempt()
             if latest is not None and (latest.step_key, latest.attempt) not in moved:
                 history.append(latest)

@@ -22,14 +22,15 @@ from automatosx.views.timestamps import iso
 
 def execution_document(store: Store, execution: ExecutionRecord) -> dict[str, Any]:
     """The contract's JSON document for one execution, read from the store."""
+    instances = store.list_instances(execution.id)
     usage: dict[str, _Usage] = {}
     totals = _Usage()
-    for attempt in store.list_step_executions(execution.id):
+    for attempt in store.list_step_executions(execution.id, instances=instances):
         usage.setdefault(attempt.step_key, _Usage()).add(attempt)
         totals.add(attempt)
     steps: dict[str, Any] = {}
     results: dict[str, Any] = {}
-    for instance in store.list_instances(execution.id):
+    for instance in instances:
         steps[instance.key] = step_document(instance, usage.get(instance.key, _Usage()))
         if instance.state == "completed":
             results[instance.key] = instance.output
