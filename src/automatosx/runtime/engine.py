@@ -165,32 +165,32 @@ class ExecutionRunner:
 
     async def _turn(self) -> ExecutionOutcome | None:
         now = time.time()
+        # drain
         finished, self._finished = self._finished, []
         retries, self._retries_due = self._retries_due, []
         if self._due:
             await self._on_timers(now)
+        # decide
         for outcome in finished:
             self._record(outcome, now)
-        ending = self._stop_requested()
-        if ending is None and self._control == "pause":
-            self._begin_pause()
-        attempts: list[Attempt] = []
-        if ending is None and not self._pausing and (retries or self.table.may_start()):
+        if not self._pausing and (retries or self.table.may_start()):
             # Ask the store, not only the 100 ms poll: a pause or cancel recorded before this
             # moment must never be followed by a new step.
             self._note_control(
                 await self.store.control_request(self.execution_id, until=self.lease.expires_at)
             )
-            ending = self._stop_requested()
-            if ending is None and self._control == "pause":
-                self._begin_pause()
-            if ending is None and not self._pausing:
-                attempts = self._start(retries, now)
-                ending = self._stop_requested()  # a prompt that could not render
+        ending = self._stop_requested()
+        if ending is None and self._control == "pause":
+            self._begin_pause()
+        attempts: list[Attempt] = []
+        if ending is None and not self._pausing:
+            attempts = self._start(retries, now)
+            ending = self._stop_requested()  # a prompt that could not render
         if ending is None and not attempts and not self._tasks and not self.table.holding:
             ending = self._idle_ending()
         if ending is not None:
             return await self._end(ending)
+        # commit, then launch what the committed changes unlocked
         await self._commit()
         for index, attempt in enumerate(attempts):
             if index and index % LAUNCH_BATCH == 0:
