@@ -30,6 +30,14 @@ def workflow_document(workflow: WorkflowRecord) -> dict[str, Any]:
 def run_document(execution: ExecutionRecord) -> dict[str, Any]:
     return {
         "executionId": execution.id,
+        **run_fields(execution),
+        "orphaned": is_orphaned(execution),
+    }
+
+
+def run_fields(execution: ExecutionRecord) -> dict[str, Any]:
+    """What a `runs` entry and the `status` document both say about an execution."""
+    return {
         "workflowName": execution.workflow_name,
         "state": execution.state,
         "triggeredBy": execution.triggered_by,
@@ -37,7 +45,6 @@ def run_document(execution: ExecutionRecord) -> dict[str, Any]:
         "startedAt": iso(execution.started_at),
         "completedAt": iso(execution.completed_at),
         "durationMs": execution.duration_ms,
-        "orphaned": is_orphaned(execution),
     }
 
 

@@ -17,7 +17,7 @@ from automatosx.errors import NotFoundError
 from automatosx.store.base import Store
 from automatosx.store.liveness import is_orphaned
 from automatosx.store.records import ExecutionRecord, StepExecutionRecord, StepInstanceRecord
-from automatosx.views.timestamps import iso
+from automatosx.views.documents import run_fields
 
 
 def execution_document(store: Store, execution: ExecutionRecord) -> dict[str, Any]:
@@ -37,13 +37,7 @@ def execution_document(store: Store, execution: ExecutionRecord) -> dict[str, An
     return {
         "executionId": execution.id,
         "workflowId": execution.workflow_id,
-        "workflowName": execution.workflow_name,
-        "state": execution.state,
-        "triggeredBy": execution.triggered_by,
-        "priority": execution.priority,
-        "startedAt": iso(execution.started_at),
-        "completedAt": iso(execution.completed_at),
-        "durationMs": execution.duration_ms,
+        **run_fields(execution),
         "resumeCount": execution.resume_count,
         "error": execution.error,
         "steps": steps,
