@@ -18,6 +18,7 @@ ErrorKind = Literal[
     "auth_error",
     "invalid_output",
     "template_error",
+    "expression_error",
     "cancelled",
 ]
 ERROR_KINDS: tuple[str, ...] = get_args(ErrorKind)

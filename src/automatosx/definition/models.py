@@ -83,12 +83,18 @@ class AgentSpec(FileModel):
 
 
 class StepSpec(FileModel):
-    """One step: a templated prompt sent to an agent once its dependencies complete."""
+    """One step: a templated prompt sent to an agent once its dependencies complete.
+
+    `condition` is the file's `if`: a CEL expression over `context` and upstream `steps`,
+    evaluated when the step is ready (false: the step is skipped, its dependents run)."""
 
     key: StepKey
     agent: AgentName
     prompt: str
     dependencies: list[StepKey] = Field(default_factory=list)
+    condition: Annotated[str, StringConstraints(min_length=1)] | None = Field(
+        default=None, alias="if"
+    )
     parallel: bool = True
     optional: bool = False
     timeout_ms: PositiveMs | None = None

@@ -147,6 +147,23 @@ def cross_field_issues(document: dict[str, Any]) -> list[ValidationIssue]:
     for i, raw in enumerate(raw_steps):
         if isinstance(raw, dict) and isinstance(raw.get("prompt"), str):
             issues.extend(_placeholder_issues(i, steps[i][0], raw["prompt"], graph))
+        if isinstance(raw, dict) and isinstance(raw.get("if"), str):
+            issues.extend(_expression_issues(f"steps[{i}].if", steps[i][0], raw["if"], graph))
+    return issues
+
+
+def _expression_issues(
+    path: str, key: str, source: str, graph: WorkflowGraph
+) -> list[ValidationIssue]:
+    """A step's CEL expression parses, calls known functions and reads upstream steps."""
+    from automatosx.definition.expressions import compile_expression  # loads cel-python
+
+    _, issues = compile_expression(
+        source,
+        path=path,
+        is_upstream=lambda candidate: graph.is_upstream(candidate, key),
+        known_steps=frozenset(graph.dependencies),
+    )
     return issues
 
 

@@ -4,7 +4,8 @@ attempts = 1 + maxRetries (the step's `retryPolicy.maxRetries`, else `config.max
 a policy that leaves it out inherits the workflow's); the delay
 before retry n (1-based) is `retryDelayMs * retryBackoffMultiplier^(n-1)` plus at most 10%
 jitter so many failing steps do not retry in lock-step. `cancelled` never retries, and neither
-does `template_error`: a prompt that cannot render from fixed upstream outputs never will.
+do `template_error` and `expression_error`: a prompt or an expression that fails on fixed
+upstream outputs always will.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from functools import lru_cache
 
 from automatosx.definition.models import RetryPolicy, StepSpec, WorkflowConfig
 
-NEVER_RETRIED = frozenset({"cancelled", "template_error"})
+NEVER_RETRIED = frozenset({"cancelled", "template_error", "expression_error"})
 # Retried only when a retry policy names them: a rejected key stays rejected on a retry.
 RETRIED_ONLY_WHEN_LISTED = frozenset({"auth_error"})
 MAX_JITTER = 0.10

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from automatosx.agents.base import ProviderCall
+from automatosx.definition.expressions import step_value
 from automatosx.definition.models import WorkflowDefinition
 from automatosx.definition.templates import render
 from automatosx.errors import LeaseLostError, StepError, StoreFullError
@@ -109,6 +110,7 @@ class ExecutionRunner:
         self._timed_out = False
         self._pausing = False
         self._fatal: str | None = None  # a step failure that ends the run now
+        self._cel_values: dict[str, Any] = {}  # settled steps as CEL values (expressions)
         self._wake = asyncio.Event()
         self._started = time.time()
         self._opening = opening  # the transition that begins (or resumes) the run
@@ -226,13 +228,17 @@ class ExecutionRunner:
             self._retry_timers[key] = self._loop.call_later(
                 failure.retry_in_s, self._on_retry_due, key
             )
-        if not failure.final or plan.spec.optional:
-            return
+        if failure.final and not plan.spec.optional:
+            self._failed_for_good(record.key, error, at)
+
+    def _failed_for_good(self, key: str, error: StepError, at: float) -> None:
+        """A non-optional step failed for good: its downstream is skipped (continueOnError),
+        or the run ends."""
         if self.run_info.definition.config.continue_on_error:
-            for skipped in self.table.downstream_pending(record.key):
-                self._do(transitions.skip(skipped, record.key, at))
+            for skipped in self.table.downstream_pending(key):
+                self._do(transitions.skip(skipped, key, at))
         elif self._fatal is None:
-            self._fatal = f"step '{record.key}' failed: {error.kind}: {error.message}"
+            self._fatal = f"step '{key}' failed: {error.kind}: {error.message}"
 
     def _start(self, retries: list[str], now: float) -> list[Attempt]:
         """Begin the due retries, then every ready instance a slot allows."""
@@ -249,10 +255,44 @@ class ExecutionRunner:
             if not startable:
                 break
             for key in startable:
-                self._begin(key, now, attempts)
+                if self._condition_holds(key, now):
+                    self._begin(key, now, attempts)
                 if self._fatal is not None:
                     break
         return attempts
+
+    def _condition_holds(self, key: str, now: float) -> bool:
+        """A ready step's `if`: true, it starts; false, it is skipped (its dependents may now
+        be ready); an error or a non-bool fails it (`expression_error`)."""
+        record = self.table[key]
+        plan = self.table.plan(record)
+        condition = plan.condition
+        if condition is None:
+            return True
+        try:
+            value = condition.evaluate(self.run_info.context, self._cel_steps(condition.steps))
+            if not isinstance(value, bool):
+                raise StepError(
+                    "expression_error",
+                    f"if: {condition.source} gave {type(value).__name__} {value!r}, not a bool",
+                )
+        except StepError as error:
+            self._do(transitions.fail_before_start(record, plan, error, now))
+            if not plan.spec.optional:
+                self._failed_for_good(key, error, now)
+            return False
+        if not value:
+            self._do(transitions.skip_by_condition(record, condition.source, now))
+        return value
+
+    def _cel_steps(self, keys: frozenset[str]) -> dict[str, Any]:
+        """`steps.<key>` for an expression: each settled step's value is built once."""
+        values = self._cel_values
+        for key in keys:
+            if key not in values:
+                record = self.table[key]
+                values[key] = step_value(record.output, record.state)
+        return {key: values[key] for key in keys}
 
     def _begin(self, key: str, now: float, attempts: list[Attempt]) -> None:
         """Start the next attempt of `key`; a prompt that cannot render fails the attempt

@@ -30,9 +30,15 @@ _BLOCKING = frozenset({"failed", "skipped", "cancelled"})  # states that may blo
 
 
 def satisfies_dependents(record: StepInstanceRecord, plan: StepPlan) -> bool:
-    """Whether dependents of this instance may run: it completed, or it is an optional
-    step that failed (its placeholders then render empty)."""
-    return record.state == "completed" or (record.state == "failed" and plan.spec.optional)
+    """Whether dependents of this instance may run: it completed, it is an optional step
+    that failed, or its condition was false (in the last two cases its placeholders render
+    empty)."""
+    state = record.state
+    return (
+        state == "completed"
+        or (state == "failed" and plan.spec.optional)
+        or (state == "skipped" and record.skip_reason == "condition_false")
+    )
 
 
 def blocks_dependents(record: StepInstanceRecord, plan: StepPlan) -> bool:

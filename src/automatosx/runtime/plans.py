@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from automatosx.definition.graph import WorkflowGraph, build_graph
 from automatosx.definition.models import AgentSpec, StepSpec, WorkflowDefinition
 from automatosx.errors import ValidationIssue, WorkflowValidationError
 from automatosx.runtime.attempts import RetryRules, retry_rules
@@ -15,6 +16,8 @@ from automatosx.runtime.step_attempt import compile_output_schema
 
 if TYPE_CHECKING:
     from jsonschema.protocols import Validator
+
+    from automatosx.definition.expressions import Expression
 
 
 @dataclass(frozen=True)
@@ -28,6 +31,7 @@ class StepPlan:
     rules: RetryRules
     timeout_s: float | None
     validator: Validator | None
+    condition: Expression | None = None  # `if`, compiled
 
     @property
     def key(self) -> str:
@@ -40,12 +44,19 @@ class StepPlan:
 
 
 def plan_steps(
-    definition: WorkflowDefinition, agents: Mapping[str, AgentSpec]
+    definition: WorkflowDefinition,
+    agents: Mapping[str, AgentSpec],
+    graph: WorkflowGraph | None = None,
 ) -> dict[str, StepPlan]:
-    """Resolve each step's agent, retry rules, timeout and output validator once."""
+    """Resolve each step's agent, retry rules, timeout, output validator and expressions
+    once."""
+    graph = graph or build_graph(definition)
     plans: dict[str, StepPlan] = {}
     issues: list[ValidationIssue] = []
     for index, step in enumerate(definition.steps):
+        condition = None
+        if step.condition is not None:
+            condition = _expression(step.condition, f"steps[{index}].if", step.key, graph, issues)
         agent = agents[step.agent]
         validator = None
         if step.output_schema is not None:
@@ -66,7 +77,23 @@ def plan_steps(
             rules=retry_rules(step, definition.config),
             timeout_s=timeout_ms / 1000 if timeout_ms else None,
             validator=validator,
+            condition=condition,
         )
     if issues:
         raise WorkflowValidationError(issues)
     return plans
+
+
+def _expression(
+    source: str, path: str, key: str, graph: WorkflowGraph, issues: list[ValidationIssue]
+) -> Expression | None:
+    from automatosx.definition.expressions import compile_expression
+
+    expression, problems = compile_expression(
+        source,
+        path=path,
+        is_upstream=lambda candidate: graph.is_upstream(candidate, key),
+        known_steps=frozenset(graph.dependencies),
+    )
+    issues.extend(problems)
+    return expression

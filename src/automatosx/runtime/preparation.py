@@ -55,5 +55,5 @@ def prepare_workflow(
     env_problems = env_issues((f"agents.{name}", name, spec.env) for name, spec in agents.items())
     if env_problems:
         raise WorkflowValidationError(env_problems)
-    plans = plan_steps(definition, agents)
+    plans = plan_steps(definition, agents, graph)
     return PreparedWorkflow(definition, graph, router, plans, workdir)

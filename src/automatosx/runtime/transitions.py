@@ -171,11 +171,39 @@ def fail(
 def skip(record: StepInstanceRecord, failed_step: str, now: float) -> list[WriteOp]:
     """An instance that will never run: a step it needs failed for good."""
     reason = f"upstream step '{failed_step}' failed"
-    skipped = record.evolve(state="skipped", error_message=reason, completed_at=now)
+    skipped = record.evolve(
+        state="skipped", error_message=reason, completed_at=now, skip_reason="upstream_failed"
+    )
     return [
         PutInstance(skipped, record),
         AppendEvent(StepSkipped(record.key, reason, failed_step), now),
     ]
+
+
+def skip_by_condition(record: StepInstanceRecord, condition: str, now: float) -> list[WriteOp]:
+    """Its `if` was false: skipped, and its dependents run (its placeholders are empty)."""
+    skipped = record.evolve(
+        state="skipped",
+        error_message=f"condition is false: {condition}",
+        completed_at=now,
+        skip_reason="condition_false",
+    )
+    return [
+        PutInstance(skipped, record),
+        AppendEvent(StepSkipped(record.key, "condition_false"), now),
+    ]
+
+
+def fail_before_start(
+    record: StepInstanceRecord, plan: StepPlan, error: StepError, now: float
+) -> list[WriteOp]:
+    """A step that fails before any attempt (its `if` could not be evaluated): failed for
+    good, like a final failure, with no attempt."""
+    failed = record.evolve(
+        state="failed", error_kind=error.kind, error_message=error.message, completed_at=now
+    )
+    event = StepFailed(record.key, record.attempt, error.kind, error.message, 0, plan.spec.optional)
+    return [PutInstance(failed, record), AppendEvent(event, now)]
 
 
 def cancel(record: StepInstanceRecord, reason: str, now: float) -> list[WriteOp]:

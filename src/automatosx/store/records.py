@@ -47,6 +47,9 @@ EventType = Literal[
     "checkpoint_restored",
 ]
 ControlRequest = Literal["pause", "cancel"]
+# condition_false: its `if` was false (dependents still run); upstream_failed: a step it
+# needs failed for good (dependents are skipped too).
+SkipReason = Literal["condition_false", "upstream_failed"]
 CheckpointCreator = Literal["automatic", "user", "pause"]
 
 
@@ -134,6 +137,8 @@ class StepInstanceRecord:
     tokens_in: int | None = None
     tokens_out: int | None = None
     cost_usd: float | None = None
+    skip_reason: SkipReason | None = None  # why a `skipped` instance will not run
+    items: list[Any] | None = None  # a forEach step's list, stored once when it fans out
 
     def latest_attempt(self) -> StepExecutionRecord | None:
         """The instance's latest attempt as an attempt record (None before the first)."""
@@ -267,7 +272,7 @@ class SetContext:
 class PutInstance:
     """Store a step instance's whole record. `previous` is the record it replaces, when the
     writer knows it: the store then updates only the columns that differ (a step's start
-    and end change a few of its 22 columns; rewriting all of them was a quarter of a
+    and end change a few of its 24 columns; rewriting all of them was a quarter of a
     chain step's cost)."""
 
     instance: StepInstanceRecord

@@ -35,6 +35,8 @@ CREATE TABLE workflow_step_instances (
     tokens_in BIGINT,
     tokens_out BIGINT,
     cost_usd DOUBLE PRECISION,
+    skip_reason TEXT CHECK (skip_reason IN ('condition_false', 'upstream_failed')),
+    items JSON,
     PRIMARY KEY (execution_id, key)
 );
 
@@ -72,6 +74,8 @@ UPDATE workflow_step_instances SET
 WHERE EXISTS (SELECT 1 FROM workflow_step_executions a
     WHERE a.execution_id = workflow_step_instances.execution_id
       AND a.step_key = workflow_step_instances.key);
+
+UPDATE workflow_step_instances SET skip_reason = 'upstream_failed' WHERE state = 'skipped';
 
 UPDATE workflow_step_instances SET state = 'cancelled'
 WHERE state = 'pending' AND execution_id IN (
