@@ -159,6 +159,7 @@ def graph_document(definition: WorkflowDefinition, graph: WorkflowGraph) -> dict
 
 def _summary(file: Path, definition: WorkflowDefinition, graph: WorkflowGraph) -> dict[str, Any]:
     from automatosx.definition.templates import context_names
+    from automatosx.runtime.preparation import agent_uses
 
     path, _ = graph.critical_path()
     return {
@@ -168,7 +169,7 @@ def _summary(file: Path, definition: WorkflowDefinition, graph: WorkflowGraph) -
         "version": definition.version,
         "description": definition.description,
         "steps": len(definition.steps),
-        "agents": sorted({step.agent for step in definition.steps}),
+        "agents": sorted({name for _, name in agent_uses(definition)}),
         "inlineAgents": sorted(definition.agents),
         "contextInputs": sorted(context_names(definition)),
         "levels": [list(level) for level in graph.levels],

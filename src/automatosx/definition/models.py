@@ -7,10 +7,12 @@ need the whole file (unknown dependencies, cycles, placeholders) live in `valida
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 from pydantic.alias_generators import to_camel
+from pydantic_core import PydanticCustomError
 
 from automatosx.errors import ErrorKind
 
@@ -19,7 +21,9 @@ ProviderName = Literal[
 ]
 StepKey = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
 WorkflowName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._-]{1,128}$")]
-AgentName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9._-]{1,64}$")]
+AGENT_NAME_PATTERN = r"^[A-Za-z0-9._-]{1,64}$"
+AgentName = Annotated[str, StringConstraints(pattern=AGENT_NAME_PATTERN)]
+_AGENT_NAME = re.compile(AGENT_NAME_PATTERN)
 PositiveMs = Annotated[int, Field(gt=0)]
 
 
@@ -89,17 +93,35 @@ class StepSpec(FileModel):
     evaluated when the step is ready (false: the step is skipped, its dependents run)."""
 
     key: StepKey
-    agent: AgentName
+    agent: Annotated[str, StringConstraints(min_length=1, max_length=512)]
     prompt: str
     dependencies: list[StepKey] = Field(default_factory=list)
     condition: Annotated[str, StringConstraints(min_length=1)] | None = Field(
         default=None, alias="if"
     )
+    agent_choices: list[AgentName] | None = None  # the agents an `agent` template may name
     parallel: bool = True
     optional: bool = False
     timeout_ms: PositiveMs | None = None
     retry_policy: RetryPolicy | None = None
     output_schema: dict[str, Any] | None = None
+
+    @field_validator("agent")
+    @classmethod
+    def _agent_name_or_template(cls, value: str) -> str:
+        """An agent name, or a template (`{{triage.reviewer}}`) that renders to one of
+        `agentChoices` when the step starts (validation checks the pairing)."""
+        if "{{" in value or _AGENT_NAME.match(value):
+            return value
+        raise PydanticCustomError(
+            "string_pattern_mismatch",
+            "String should match pattern '{pattern}'",
+            {"pattern": AGENT_NAME_PATTERN},
+        )
+
+    @property
+    def agent_is_template(self) -> bool:
+        return "{{" in self.agent
 
 
 class WorkflowDefinition(FileModel):

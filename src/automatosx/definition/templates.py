@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from automatosx.errors import StepError
 
 if TYPE_CHECKING:
-    from automatosx.definition.models import WorkflowDefinition
+    from automatosx.definition.models import StepSpec, WorkflowDefinition
 
 _SEGMENT = r"[\w-]+"
 PLACEHOLDER_RE = re.compile(r"\{\{\s*(" + _SEGMENT + r"(?:\." + _SEGMENT + r")*)\s*\}\}")
@@ -43,22 +43,33 @@ def extract_placeholders(template: str) -> list[Placeholder]:
     return placeholders
 
 
+def step_templates(step: StepSpec) -> list[str]:
+    """The templates of a step: its prompt, and its agent when that is a template."""
+    return [step.prompt, step.agent] if step.agent_is_template else [step.prompt]
+
+
 def context_names(definition: WorkflowDefinition) -> set[str]:
     """Heads that are not step keys: the values the execution context must supply."""
     keys = {step.key for step in definition.steps}
     return {
         placeholder.head
         for step in definition.steps
-        for placeholder in extract_placeholders(step.prompt)
+        for template in step_templates(step)
+        for placeholder in extract_placeholders(template)
         if placeholder.head not in keys
     }
 
 
 def step_references(definition: WorkflowDefinition) -> dict[str, set[str]]:
-    """step key -> the step keys its prompt refers to."""
+    """step key -> the step keys its templates refer to."""
     keys = {step.key for step in definition.steps}
     return {
-        step.key: {p.head for p in extract_placeholders(step.prompt) if p.head in keys}
+        step.key: {
+            p.head
+            for template in step_templates(step)
+            for p in extract_placeholders(template)
+            if p.head in keys
+        }
         for step in definition.steps
     }
 

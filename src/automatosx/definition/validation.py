@@ -149,6 +149,37 @@ def cross_field_issues(document: dict[str, Any]) -> list[ValidationIssue]:
             issues.extend(_placeholder_issues(i, steps[i][0], raw["prompt"], graph))
         if isinstance(raw, dict) and isinstance(raw.get("if"), str):
             issues.extend(_expression_issues(f"steps[{i}].if", steps[i][0], raw["if"], graph))
+        if isinstance(raw, dict):
+            issues.extend(_agent_choice_issues(i, steps[i][0], raw, graph))
+    return issues
+
+
+def _agent_choice_issues(
+    index: int, key: str, raw: dict[str, Any], graph: WorkflowGraph
+) -> list[ValidationIssue]:
+    """A template agent needs `agentChoices` (the names it may render to), and only a
+    template agent has them; its placeholders follow the prompt's rules."""
+    agent, choices = raw.get("agent"), raw.get("agentChoices")
+    if not isinstance(agent, str):
+        return []
+    if "{{" not in agent:
+        if choices is not None:
+            return [
+                ValidationIssue(
+                    f"steps[{index}].agentChoices",
+                    "agentChoices is for an agent template such as '{{triage.reviewer}}'; "
+                    f"this step's agent is the fixed name {agent!r}",
+                )
+            ]
+        return []
+    issues = _placeholder_issues(index, key, agent, graph, field="agent")
+    if not choices:
+        issues.append(
+            ValidationIssue(
+                f"steps[{index}].agent",
+                f"the agent template {agent!r} needs agentChoices: the agents it may render to",
+            )
+        )
     return issues
 
 
@@ -180,10 +211,10 @@ def _key_and_dependencies(index: int, raw: Any) -> tuple[str, list[str]]:
 
 
 def _placeholder_issues(
-    index: int, key: str, prompt: str, graph: WorkflowGraph
+    index: int, key: str, prompt: str, graph: WorkflowGraph, *, field: str = "prompt"
 ) -> list[ValidationIssue]:
     issues: list[ValidationIssue] = []
-    path = f"steps[{index}].prompt"
+    path = f"steps[{index}].{field}"
     reported: set[str] = set()
     for placeholder in extract_placeholders(prompt):
         head = placeholder.head

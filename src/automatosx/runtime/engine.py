@@ -35,6 +35,7 @@ from automatosx.runtime import transitions
 from automatosx.runtime.executor import Attempt, Executor
 from automatosx.runtime.instances import InstanceTable
 from automatosx.runtime.lease import CONTROL_POLL_S, heartbeat_interval
+from automatosx.runtime.plans import StepPlan
 from automatosx.runtime.step_attempt import AttemptOutcome
 from automatosx.secrets import SecretRedactor
 from automatosx.store.async_store import AsyncStore
@@ -295,14 +296,15 @@ class ExecutionRunner:
         return {key: values[key] for key in keys}
 
     def _begin(self, key: str, now: float, attempts: list[Attempt]) -> None:
-        """Start the next attempt of `key`; a prompt that cannot render fails the attempt
-        at once (`template_error`)."""
+        """Start the next attempt of `key`; an agent template or a prompt that cannot render
+        fails the attempt at once (`template_error`)."""
         record = self.table[key]
         plan = self.table.plan(record)
-        self._do(transitions.start(record, plan, now))
-        started = self.table[key]
         run = self.run_info
+        agent_name: str | None = None
+        problem: StepError | None = None
         try:
+            agent_name = self._agent_of(plan)
             prompt = render(
                 plan.spec.prompt,
                 context=run.context,
@@ -310,21 +312,45 @@ class ExecutionRunner:
                 empty_steps=self.table.empty,
             )
         except StepError as error:
-            self._record_failure(started, error, now)
+            problem = error
+        self._do(transitions.start(record, plan, now, agent=agent_name))
+        started = self.table[key]
+        if problem is not None or agent_name is None:
+            self._record_failure(started, problem or StepError("template_error", "no agent"), now)
             return
         call = ProviderCall(
             execution_id=run.execution_id,
             step_key=key,
             attempt=started.attempt,
-            agent_name=plan.agent_name,
-            agent=plan.agent,
+            agent_name=agent_name,
+            agent=plan.agents[agent_name],
             prompt=prompt,
             context=run.context,
-            timeout_s=plan.timeout_s,
+            timeout_s=plan.timeout_s(agent_name),
             output_schema=plan.spec.output_schema,
             workdir=run.workdir,
         )
         attempts.append(Attempt(call, now, plan.validator))
+
+    def _agent_of(self, plan: StepPlan) -> str:
+        """The agent this attempt uses: the step's, or what its agent template renders to,
+        which must be one of its `agentChoices`."""
+        if not plan.spec.agent_is_template:
+            return plan.agent_name
+        name = render(
+            plan.agent_name,
+            context=self.run_info.context,
+            step_outputs=self.table.outputs,
+            empty_steps=self.table.empty,
+        ).strip()
+        if name not in plan.agents:
+            choices = ", ".join(plan.agents)
+            raise StepError(
+                "template_error",
+                f"agent {plan.agent_name} rendered {name!r}, which is not one of its "
+                f"agentChoices ({choices})",
+            )
+        return name
 
     def _launch(self, attempt: Attempt) -> None:
         task = self._loop.create_task(self._attempt(attempt))

@@ -22,14 +22,16 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class StepPlan:
-    """What never changes about a step during a run."""
+    """What never changes about a step during a run.
+
+    `agents` holds the agents the step may use: its one agent, or, when `agent` is a
+    template, each of its `agentChoices` (which one runs is decided when it starts)."""
 
     spec: StepSpec
     position: int  # its index in the file
-    agent_name: str
-    agent: AgentSpec
+    agent_name: str  # the agent, or the agent template
+    agents: Mapping[str, AgentSpec]
     rules: RetryRules
-    timeout_s: float | None
     validator: Validator | None
     condition: Expression | None = None  # `if`, compiled
 
@@ -38,9 +40,18 @@ class StepPlan:
         return self.spec.key
 
     @property
-    def first_provider(self) -> str | None:
-        providers = self.agent.provider_order()
+    def agent(self) -> AgentSpec:
+        """The agent of a step whose agent is fixed."""
+        return self.agents[self.agent_name]
+
+    def first_provider(self, agent_name: str) -> str | None:
+        providers = self.agents[agent_name].provider_order()
         return providers[0] if providers else None
+
+    def timeout_s(self, agent_name: str) -> float | None:
+        """Per attempt: the step's `timeoutMs`, else its agent's."""
+        timeout_ms = self.spec.timeout_ms or self.agents[agent_name].timeout_ms
+        return timeout_ms / 1000 if timeout_ms else None
 
 
 def plan_steps(
@@ -57,7 +68,7 @@ def plan_steps(
         condition = None
         if step.condition is not None:
             condition = _expression(step.condition, f"steps[{index}].if", step.key, graph, issues)
-        agent = agents[step.agent]
+        names = step.agent_choices if step.agent_is_template else [step.agent]
         validator = None
         if step.output_schema is not None:
             from jsonschema.exceptions import SchemaError
@@ -68,14 +79,12 @@ def plan_steps(
                 issues.append(
                     ValidationIssue(f"steps[{index}].outputSchema", f"invalid: {exc.message}")
                 )
-        timeout_ms = step.timeout_ms or agent.timeout_ms
         plans[step.key] = StepPlan(
             spec=step,
             position=index,
             agent_name=step.agent,
-            agent=agent,
+            agents={name: agents[name] for name in names or []},
             rules=retry_rules(step, definition.config),
-            timeout_s=timeout_ms / 1000 if timeout_ms else None,
             validator=validator,
             condition=condition,
         )

@@ -10,6 +10,7 @@ was typed.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +32,17 @@ class PreparedWorkflow:
     workdir: Path
 
 
+def agent_uses(definition: WorkflowDefinition) -> Iterator[tuple[str, str]]:
+    """(field path, agent name) for every agent a step may use: its agent, or each of its
+    `agentChoices` when the agent is a template."""
+    for index, step in enumerate(definition.steps):
+        if step.agent_is_template:
+            for choice, name in enumerate(step.agent_choices or []):
+                yield f"steps[{index}].agentChoices[{choice}]", name
+        else:
+            yield f"steps[{index}].agent", step.agent
+
+
 def prepare_workflow(
     definition: WorkflowDefinition, *, workdir: Path | None = None, router: Router | None = None
 ) -> PreparedWorkflow:
@@ -44,14 +56,11 @@ def prepare_workflow(
     if router is None:
         registry = AgentRegistry.load(workdir=workdir, inline=definition.agents)
         router = Router(registry, workdir=workdir)
-    issues = router.check_agents(
-        (f"steps[{index}].agent", step.agent) for index, step in enumerate(definition.steps)
-    )
+    uses = list(agent_uses(definition))
+    issues = router.check_agents(uses)
     if issues:
         raise WorkflowValidationError(issues)
-    agents: dict[str, AgentSpec] = {
-        step.agent: router.registry.get(step.agent) for step in definition.steps
-    }
+    agents: dict[str, AgentSpec] = {name: router.registry.get(name) for _, name in uses}
     env_problems = env_issues((f"agents.{name}", name, spec.env) for name, spec in agents.items())
     if env_problems:
         raise WorkflowValidationError(env_problems)

@@ -74,14 +74,17 @@ def new_instance(execution_id: str, plan: StepPlan) -> StepInstanceRecord:
     )
 
 
-def start(record: StepInstanceRecord, plan: StepPlan, now: float) -> list[WriteOp]:
-    """The next attempt begins; the one before it (failed, or interrupted) moves to the
-    instance's attempt history."""
+def start(
+    record: StepInstanceRecord, plan: StepPlan, now: float, *, agent: str | None = None
+) -> list[WriteOp]:
+    """The next attempt begins, served by `agent` (default: the step's fixed agent); the
+    attempt before it (failed, or interrupted) moves to the instance's attempt history."""
+    agent = agent or plan.agent_name
     started = record.evolve(
         state="running",
         attempt=record.attempt + 1,
-        agent=plan.agent_name,
-        provider=plan.first_provider,
+        agent=agent,
+        provider=plan.first_provider(agent) if agent in plan.agents else None,
         model=None,
         error_kind=None,
         error_message=None,
@@ -93,7 +96,7 @@ def start(record: StepInstanceRecord, plan: StepPlan, now: float) -> list[WriteO
         tokens_out=None,
         cost_usd=None,
     )
-    event = StepStarted(record.key, started.attempt, plan.agent_name)
+    event = StepStarted(record.key, started.attempt, agent)
     ops: list[WriteOp] = [PutInstance(started, record), AppendEvent(event, now)]
     return _to_history(record) + ops if record.attempt else ops
 
