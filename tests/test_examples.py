@@ -1,7 +1,7 @@
 """Every example runs end to end, from the repository root as the README shows.
 
-The code-review example runs on the embedded `local` model (no key, no network); the other
-two on the deterministic command agent. The table view ends with the final steps' results.
+The code-review and file-review examples run on the embedded `local` model (no key, no
+network); the other two on the deterministic command agent. The table view ends with the final steps' results.
 """
 
 from __future__ import annotations
@@ -21,6 +21,10 @@ EXAMPLES = {
         None,
     ),
     "deployment.yaml": ({"service": "payments-api", "version": "2.4.0"}, ["promote-production"]),
+    "file-review.yaml": (
+        {"change": "edits src/automatosx/definition/graph.py and src/automatosx/runtime/engine.py"},
+        ["report"],
+    ),
 }
 
 
@@ -39,6 +43,11 @@ def test_example_runs_to_completion(run_ax: RunAx, name: str) -> None:
         run_ax("workflow", "status", runs[0]["executionId"], "--format", "json").stdout
     )
     assert status["state"] == "completed"
+    if name == "file-review.yaml":  # the deep review runs only for a high-risk change
+        assert status["steps"].pop("deep-security")["state"] in ("completed", "skipped")
+        files = status["stepResults"]["triage"]["files"]
+        assert 1 <= status["steps"]["review"]["items"] == len(files) <= 4
+        assert len(status["stepResults"]["review"]) == len(files)
     assert all(step["state"] == "completed" for step in status["steps"].values())
     if name == "code-review.yaml":
         assert {step["provider"] for step in status["steps"].values()} == {"local"}

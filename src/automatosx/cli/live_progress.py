@@ -3,7 +3,8 @@ attempt, elapsed time and a spinner while it runs.
 
 It is fed the operations the engine has just committed (so it shows only what is durable)
 and redraws a few times a second on stderr, leaving stdout to the final summary. Large
-workflows show the running steps and the most recent changes, plus counts, not every row.
+workflows show the running steps and the most recent changes, plus counts, not every row;
+a forEach step is one row whatever its number of items, with a bar and a count of them.
 """
 
 from __future__ import annotations
@@ -21,9 +22,10 @@ from rich.text import Text
 from automatosx.cli.output import STATE_STYLES, human_duration
 from automatosx.definition.models import WorkflowDefinition
 from automatosx.store.events import StepStarted
-from automatosx.store.records import AppendEvent, StepInstanceRecord, WriteOp
+from automatosx.store.records import AppendEvent, PutInstance, StepInstanceRecord, WriteOp
 
 MAX_ROWS = 25
+_SETTLED = frozenset({"completed", "failed", "skipped", "cancelled"})
 _EVENT_STATES = {
     "step_started": "running",
     "step_completed": "completed",
@@ -43,6 +45,19 @@ class _StepRow:
     started: float | None = None
     ended: float | None = None
     changed: float = 0.0
+    items: dict[str, str] | None = None  # a forEach step: each item's state
+
+    def progress(self) -> Text:
+        """A forEach step's items as a bar and a count: one line for 1,000 instances."""
+        if self.items is None:
+            return Text("")
+        total = len(self.items)
+        done = sum(1 for state in self.items.values() if state in _SETTLED)
+        running = sum(1 for state in self.items.values() if state == "running")
+        width = 20
+        filled = width * done // total if total else width
+        bar = Text("█" * filled, style="green") + Text("░" * (width - filled), style="dim")
+        return bar + Text(f" {done}/{total}" + (f" ({running} running)" if running else ""))
 
 
 class LiveProgress:
@@ -70,13 +85,26 @@ class LiveProgress:
     def seed(self, records: Sequence[StepInstanceRecord]) -> None:
         """Start from what a resumed execution already did."""
         for record in records:
+            if record.parent_key is not None:
+                self._note_item(record)
+                continue
             row = self.rows.get(record.key)
             if row is not None:
                 row.state, row.attempt = record.state, record.attempt
                 row.started, row.ended = record.started_at, record.completed_at
 
+    def _note_item(self, record: StepInstanceRecord) -> None:
+        row = self.rows.get(record.parent_key or "")
+        if row is not None:
+            if row.items is None:
+                row.items = {}
+            row.items[record.key] = record.state
+
     def on_commit(self, ops: Sequence[WriteOp]) -> None:
         for op in ops:
+            if isinstance(op, PutInstance) and op.instance.parent_key is not None:
+                self._note_item(op.instance)
+                continue
             if not isinstance(op, AppendEvent) or op.step_key is None:
                 continue
             row = self.rows.get(op.step_key)
@@ -106,7 +134,7 @@ class LiveProgress:
             )
             shown = (active + recent)[:MAX_ROWS]
         table = Table(show_edge=False, pad_edge=False, header_style="bold", box=None)
-        for column in ("", "Step", "State", "Attempt", "Elapsed", "Agent"):
+        for column in ("", "Step", "State", "Attempt", "Elapsed", "Agent", "Items"):
             table.add_column(column, no_wrap=True)
         for row in shown:
             marker: RenderableType = self.spinner if row.state == "running" else Text(" ")
@@ -121,6 +149,7 @@ class LiveProgress:
                 str(row.attempt or "-"),
                 human_duration(elapsed),
                 row.agent,
+                row.progress(),
             )
         summary = ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
         return Group(Text(f"{self.title}: {summary}", style="bold"), table)

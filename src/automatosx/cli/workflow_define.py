@@ -18,7 +18,7 @@ from automatosx.cli.output import OutputFormat, console, print_json
 
 if TYPE_CHECKING:
     from automatosx.definition.graph import WorkflowGraph
-    from automatosx.definition.models import WorkflowDefinition
+    from automatosx.definition.models import StepSpec, WorkflowDefinition
     from automatosx.errors import WorkflowValidationError
 
 
@@ -148,6 +148,8 @@ def graph_document(definition: WorkflowDefinition, graph: WorkflowGraph) -> dict
                 "dependents": list(graph.dependents[step.key]),
                 "level": graph.level_of(step.key),
                 "optional": step.optional,
+                "if": step.condition,
+                "forEach": _for_each_document(step),
             }
             for step in definition.steps
         ],
@@ -175,8 +177,31 @@ def _summary(file: Path, definition: WorkflowDefinition, graph: WorkflowGraph) -
         "levels": [list(level) for level in graph.levels],
         "topologicalOrder": list(graph.topological_order),
         "criticalPath": path,
+        "conditions": {s.key: s.condition for s in definition.steps if s.condition},
+        "forEach": {s.key: _for_each_document(s) for s in definition.steps if s.for_each},
         "warnings": secret_warnings(definition),
     }
+
+
+def _for_each_document(step: StepSpec) -> dict[str, Any] | None:
+    if step.for_each is None:
+        return None
+    return {
+        "items": step.for_each.items,
+        "as": step.for_each.as_,
+        "maxParallel": step.for_each.max_parallel,
+    }
+
+
+def step_note(step: StepSpec) -> str:
+    """How a step is dynamic, in a few words (validate's listing, graph labels)."""
+    notes = []
+    if step.for_each is not None:
+        limit = f", {step.for_each.max_parallel} at a time" if step.for_each.max_parallel else ""
+        notes.append(f"for each {step.for_each.as_} in {step.for_each.items}{limit}")
+    if step.condition:
+        notes.append(f"if {step.condition}")
+    return "; ".join(notes)
 
 
 def _print_summary(summary: dict[str, Any]) -> None:
@@ -192,8 +217,16 @@ def _print_summary(summary: dict[str, Any]) -> None:
     )
     if summary["description"]:
         say(f"  {escape(summary['description'])}")
+    notes: dict[str, str] = {}
+    for key, condition in summary["conditions"].items():
+        notes[key] = f"if {condition}"
+    for key, for_each in summary["forEach"].items():
+        limit = f", {for_each['maxParallel']} at a time" if for_each["maxParallel"] else ""
+        fan_out = f"for each {for_each['as']} in {for_each['items']}{limit}"
+        notes[key] = f"{fan_out}; {notes[key]}" if key in notes else fan_out
     for number, level in enumerate(levels):
-        say(f"  level {number}: {', '.join(level)}")
+        shown = [escape(f"{key} ({notes[key]})") if key in notes else key for key in level]
+        say(f"  level {number}: {', '.join(shown)}")
     say(f"  critical path: {' -> '.join(summary['criticalPath'])}")
     say(f"  agents: {', '.join(summary['agents'])}")
     inputs = summary["contextInputs"]
@@ -202,10 +235,17 @@ def _print_summary(summary: dict[str, Any]) -> None:
 
 
 def _mermaid(definition: WorkflowDefinition, graph: WorkflowGraph) -> str:
+    """A forEach step is one node with the stacked shape (`[[...]]`), its fan-out in the
+    label; a condition is in the label too."""
     ids = {step.key: f"s{i}" for i, step in enumerate(definition.steps)}
     lines = ["flowchart TD"]
     for step in definition.steps:
-        lines.append(f'    {ids[step.key]}["{step.key}<br/><small>{step.agent}</small>"]')
+        label = f"{step.key}<br/><small>{_mermaid_text(step.agent)}</small>"
+        note = step_note(step)
+        if note:
+            label += f"<br/><small>{_mermaid_text(note)}</small>"
+        shape = ('[["', '"]]') if step.for_each is not None else ('["', '"]')
+        lines.append(f"    {ids[step.key]}{shape[0]}{label}{shape[1]}")
     for step in definition.steps:
         for dep in graph.dependencies[step.key]:
             lines.append(f"    {ids[dep]} --> {ids[step.key]}")
@@ -216,14 +256,31 @@ def _mermaid(definition: WorkflowDefinition, graph: WorkflowGraph) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _mermaid_text(text: str) -> str:
+    return (
+        text.replace("&", "#amp;").replace('"', "#quot;").replace("<", "#lt;").replace(">", "#gt;")
+    )
+
+
 def _dot(definition: WorkflowDefinition, graph: WorkflowGraph) -> str:
+    """A forEach step is a stacked box (`box3d`) with its fan-out in the label."""
     name = definition.name.replace('"', "")
     lines = [f'digraph "{name}" {{', "    rankdir=TB;", "    node [shape=box];"]
     for step in definition.steps:
         style = ", style=dashed" if step.optional else ""
-        lines.append(f'    "{step.key}" [label="{step.key}\\n{step.agent}"{style}];')
+        if step.for_each is not None:
+            style += ", shape=box3d"
+        label = f"{step.key}\\n{_dot_text(step.agent)}"
+        note = step_note(step)
+        if note:
+            label += f"\\n{_dot_text(note)}"
+        lines.append(f'    "{step.key}" [label="{label}"{style}];')
     for step in definition.steps:
         for dep in graph.dependencies[step.key]:
             lines.append(f'    "{dep}" -> "{step.key}";')
     lines.append("}")
     return "\n".join(lines) + "\n"
+
+
+def _dot_text(text: str) -> str:
+    return text.replace("\\", "\\\\").replace('"', '\\"')

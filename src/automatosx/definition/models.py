@@ -58,6 +58,18 @@ class WorkflowConfig(FileModel):
     checkpoint_interval: PositiveMs = 60000
     parallelism: Annotated[int, Field(ge=1, le=10000)] = 4
     continue_on_error: bool = False
+    max_for_each_items: Annotated[int, Field(ge=1, le=100000)] = 1000
+
+
+ItemName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")]
+
+
+class ForEachSpec(FileModel):
+    """Run a step once per element of a list evaluated when the step is ready."""
+
+    items: Annotated[str, StringConstraints(min_length=1)]  # CEL, must yield a list
+    as_: ItemName = Field(default="item", alias="as")  # the element's name in templates
+    max_parallel: Annotated[int, Field(ge=1, le=10000)] | None = None  # default: parallelism
 
 
 class AgentSpec(FileModel):
@@ -100,6 +112,7 @@ class StepSpec(FileModel):
         default=None, alias="if"
     )
     agent_choices: list[AgentName] | None = None  # the agents an `agent` template may name
+    for_each: ForEachSpec | None = None
     parallel: bool = True
     optional: bool = False
     timeout_ms: PositiveMs | None = None
@@ -122,6 +135,14 @@ class StepSpec(FileModel):
     @property
     def agent_is_template(self) -> bool:
         return "{{" in self.agent
+
+    @property
+    def local_names(self) -> frozenset[str]:
+        """Names its templates may use besides steps and context: a forEach step's item
+        (`item`, or its `as`) and `index`."""
+        if self.for_each is None:
+            return frozenset()
+        return frozenset({self.for_each.as_, "index"})
 
 
 class WorkflowDefinition(FileModel):

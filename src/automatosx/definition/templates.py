@@ -56,7 +56,7 @@ def context_names(definition: WorkflowDefinition) -> set[str]:
         for step in definition.steps
         for template in step_templates(step)
         for placeholder in extract_placeholders(template)
-        if placeholder.head not in keys
+        if placeholder.head not in keys and placeholder.head not in step.local_names
     }
 
 
@@ -87,12 +87,15 @@ def render(
     context: Mapping[str, Any],
     step_outputs: Mapping[str, Any],
     empty_steps: Collection[str] = (),
+    local: Mapping[str, Any] | None = None,
 ) -> str:
     """Fill every placeholder in `template`.
 
-    `step_outputs` holds the outputs of completed steps, `empty_steps` the keys of optional
-    steps that failed (their placeholders render as ""). A name or path that cannot be
-    resolved raises `StepError("template_error", ...)` naming the placeholder.
+    `step_outputs` holds the outputs of completed steps, `empty_steps` the keys of steps
+    whose placeholders render as "" (optional steps that failed, steps whose condition was
+    false), `local` the names a forEach item binds (`item`, `index`), which come first. A
+    name or path that cannot be resolved raises `StepError("template_error", ...)` naming
+    the placeholder.
     """
 
     def substitute(match: re.Match[str]) -> str:
@@ -103,6 +106,7 @@ def render(
                 context=context,
                 step_outputs=step_outputs,
                 empty_steps=empty_steps,
+                local=local,
             )
         )
 
@@ -115,9 +119,12 @@ def resolve(
     context: Mapping[str, Any],
     step_outputs: Mapping[str, Any],
     empty_steps: Collection[str] = (),
+    local: Mapping[str, Any] | None = None,
 ) -> Any:
     """The value a placeholder stands for (not yet turned into text)."""
     head, path = placeholder.head, placeholder.path
+    if local is not None and head in local:
+        return _walk(local[head], path, placeholder, f"'{head}'")
     if head in empty_steps:
         return ""
     if head in step_outputs:

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ValidationError
 from automatosx.definition.graph import WorkflowGraph, graph_from_dependencies, structure_issues
 from automatosx.definition.models import (
     AgentSpec,
+    ForEachSpec,
     RetryPolicy,
     StepSpec,
     WorkflowConfig,
@@ -35,6 +36,7 @@ _NESTED_MODELS: dict[tuple[type[BaseModel], str], type[BaseModel]] = {
     (WorkflowDefinition, "steps"): StepSpec,
     (WorkflowDefinition, "agents"): AgentSpec,
     (StepSpec, "retryPolicy"): RetryPolicy,
+    (StepSpec, "forEach"): ForEachSpec,
 }
 _NAME_RULES = {
     "key": "a step key is 1-64 letters, digits, '_' or '-'",
@@ -83,6 +85,12 @@ def _issue_of(error: ErrorDetails) -> ValidationIssue:
     kind = error["type"]
     given = error.get("input")
     if kind == "extra_forbidden":
+        if [str(part) for part in loc[-2:]] == ["forEach", "forEach"]:
+            return ValidationIssue(
+                path,
+                "a forEach cannot be nested: run a sub-workflow (a `workflow:` step) for "
+                "each item, and give that workflow its own forEach",
+            )
         return ValidationIssue(path, _unknown_field(loc))
     if kind == "string_pattern_mismatch":
         field = next((p for p in reversed(loc) if isinstance(p, str) and p in _NAME_RULES), "")
@@ -151,6 +159,36 @@ def cross_field_issues(document: dict[str, Any]) -> list[ValidationIssue]:
             issues.extend(_expression_issues(f"steps[{i}].if", steps[i][0], raw["if"], graph))
         if isinstance(raw, dict):
             issues.extend(_agent_choice_issues(i, steps[i][0], raw, graph))
+            issues.extend(_for_each_issues(i, steps[i][0], raw, graph))
+    return issues
+
+
+def _for_each_issues(
+    index: int, key: str, raw: dict[str, Any], graph: WorkflowGraph
+) -> list[ValidationIssue]:
+    """A forEach's items expression, its item name, and what it cannot be combined with."""
+    for_each = raw.get("forEach")
+    if not isinstance(for_each, dict):
+        return []
+    path = f"steps[{index}].forEach"
+    issues: list[ValidationIssue] = []
+    if isinstance(for_each.get("items"), str):
+        issues += _expression_issues(f"{path}.items", key, for_each["items"], graph)
+    name = for_each.get("as", "item")
+    if name == "index":
+        issues.append(ValidationIssue(f"{path}.as", "'index' is always the item's index"))
+    elif isinstance(name, str) and name in graph.dependencies:
+        issues.append(
+            ValidationIssue(f"{path}.as", f"'{name}' is also a step key: pick another item name")
+        )
+    if raw.get("parallel") is False:
+        issues.append(
+            ValidationIssue(
+                f"steps[{index}].parallel",
+                "a forEach step runs its items side by side: use forEach.maxParallel: 1 to run "
+                "them one at a time",
+            )
+        )
     return issues
 
 

@@ -216,6 +216,8 @@ class ExecutionRunner:
         if outcome.result is not None:
             stored = as_stored(outcome.result.output, self.run_info.redactor)
             self._do(transitions.succeed(record, outcome.result, at, output=stored))
+            if record.parent_key is not None:
+                self._item_settled(record.parent_key, at)
             return
         error = outcome.error or StepError("provider_error", "attempt failed without an error")
         self._record_failure(record, error, at)
@@ -229,7 +231,9 @@ class ExecutionRunner:
             self._retry_timers[key] = self._loop.call_later(
                 failure.retry_in_s, self._on_retry_due, key
             )
-        if failure.final and not plan.spec.optional:
+        if failure.final and record.parent_key is not None:
+            self._item_failed(self.table[record.key], at)
+        elif failure.final and not plan.spec.optional:
             self._failed_for_good(record.key, error, at)
 
     def _failed_for_good(self, key: str, error: StepError, at: float) -> None:
@@ -256,11 +260,80 @@ class ExecutionRunner:
             if not startable:
                 break
             for key in startable:
-                if self._condition_holds(key, now):
-                    self._begin(key, now, attempts)
+                record = table[key]
+                if record.parent_key is not None:
+                    self._begin(key, now, attempts)  # a forEach item
+                elif self._condition_holds(key, now):
+                    if table.plan(record).for_each is not None:
+                        self._fan_out(key, now)
+                    else:
+                        self._begin(key, now, attempts)
                 if self._fatal is not None:
                     break
         return attempts
+
+    # ---- forEach ----
+
+    def _fan_out(self, key: str, now: float) -> None:
+        """A ready forEach step: evaluate its items once (a list of at most
+        `config.maxForEachItems`, else `expression_error`) and create an instance each."""
+        record = self.table[key]
+        plan = self.table.plan(record)
+        for_each = plan.for_each
+        assert for_each is not None
+        expression = for_each.items
+        try:
+            items = expression.evaluate(self.run_info.context, self._cel_steps(expression.steps))
+            if not isinstance(items, list):
+                raise StepError(
+                    "expression_error",
+                    f"forEach.items: {expression.source} gave {type(items).__name__}, not a list",
+                )
+            if len(items) > for_each.max_items:
+                raise StepError(
+                    "expression_error",
+                    f"forEach.items: {len(items)} items, more than config.maxForEachItems "
+                    f"({for_each.max_items})",
+                )
+        except StepError as error:
+            self._do(transitions.fail_before_start(record, plan, error, now))
+            if not plan.spec.optional:
+                self._failed_for_good(key, error, now)
+            return
+        items = as_stored(items, self.run_info.redactor)
+        self._do(transitions.fan_out(record, plan, items, now))
+
+    def _item_settled(self, parent_key: str, now: float) -> None:
+        """An item completed: when all have, so has their step (outputs by index)."""
+        parent = self.table[parent_key]
+        if parent.state == "running" and self.table.items_settled(parent_key):
+            outputs = [item.output for item in self.table.items_of(parent_key)]
+            self._do(transitions.complete_items(parent, outputs, now))
+
+    def _item_failed(self, item: StepInstanceRecord, now: float) -> None:
+        """An item failed for good: its step fails now, its items that have not started
+        never will (those running finish), and the step's failure has its usual effects."""
+        parent_key = item.parent_key
+        assert parent_key is not None
+        parent = self.table[parent_key]
+        if parent.state != "running":
+            return  # an item before it already failed the step
+        plan = self.table.plan(parent)
+        self._do(transitions.fail_items(parent, plan, item, now))
+        reason = f"not started: {item.key} failed"
+        for sibling in self.table.items_of(parent_key):
+            if sibling.state == "pending":
+                timer = self._retry_timers.pop(sibling.key, None)
+                if timer is not None:
+                    timer.cancel()
+                self._do(transitions.cancel(sibling, reason, now))
+        if not plan.spec.optional:
+            failed = self.table[parent_key]
+            error = StepError(
+                failed.error_kind or "provider_error",  # type: ignore[arg-type]
+                failed.error_message or "an item failed",
+            )
+            self._failed_for_good(parent_key, error, now)
 
     def _condition_holds(self, key: str, now: float) -> bool:
         """A ready step's `if`: true, it starts; false, it is skipped (its dependents may now
@@ -303,13 +376,15 @@ class ExecutionRunner:
         run = self.run_info
         agent_name: str | None = None
         problem: StepError | None = None
+        local = self._item_names(record, plan)
         try:
-            agent_name = self._agent_of(plan)
+            agent_name = self._agent_of(plan, local)
             prompt = render(
                 plan.spec.prompt,
                 context=run.context,
                 step_outputs=self.table.outputs,
                 empty_steps=self.table.empty,
+                local=local,
             )
         except StepError as error:
             problem = error
@@ -332,7 +407,14 @@ class ExecutionRunner:
         )
         attempts.append(Attempt(call, now, plan.validator))
 
-    def _agent_of(self, plan: StepPlan) -> str:
+    def _item_names(self, record: StepInstanceRecord, plan: StepPlan) -> dict[str, Any] | None:
+        """For a forEach item: the item (under its `as` name) and its index."""
+        if record.parent_key is None or plan.for_each is None or record.item_index is None:
+            return None
+        items = self.table[record.parent_key].items or []
+        return {plan.for_each.name: items[record.item_index], "index": record.item_index}
+
+    def _agent_of(self, plan: StepPlan, local: dict[str, Any] | None) -> str:
         """The agent this attempt uses: the step's, or what its agent template renders to,
         which must be one of its `agentChoices`."""
         if not plan.spec.agent_is_template:
@@ -342,6 +424,7 @@ class ExecutionRunner:
             context=self.run_info.context,
             step_outputs=self.table.outputs,
             empty_steps=self.table.empty,
+            local=local,
         ).strip()
         if name not in plan.agents:
             choices = ", ".join(plan.agents)
@@ -389,6 +472,13 @@ class ExecutionRunner:
             self._fatal = f"step '{first.key}' failed: {first.error_kind}: {first.error_message}"
         for record, culprit in self.table.blocked_pending():
             self._do(transitions.skip(record, culprit, now))
+        for record in list(self.table):  # a forEach whose items all settled (robustness)
+            if record.state == "running" and record.items is not None:
+                failed = [i for i in self.table.items_of(record.key) if i.state != "completed"]
+                if failed and self.table.items_settled(record.key):
+                    self._item_failed(failed[0], now)
+                else:
+                    self._item_settled(record.key, now)
 
     def _stop_requested(self) -> _Ending | None:
         if (

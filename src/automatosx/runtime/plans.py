@@ -21,6 +21,17 @@ if TYPE_CHECKING:
 
 
 @dataclass(frozen=True)
+class ForEachPlan:
+    """A forEach step: its items expression (compiled), the item's name, how many of its
+    items may run at once."""
+
+    items: Expression
+    name: str
+    max_parallel: int
+    max_items: int
+
+
+@dataclass(frozen=True)
 class StepPlan:
     """What never changes about a step during a run.
 
@@ -34,6 +45,7 @@ class StepPlan:
     rules: RetryRules
     validator: Validator | None
     condition: Expression | None = None  # `if`, compiled
+    for_each: ForEachPlan | None = None
 
     @property
     def key(self) -> str:
@@ -69,6 +81,18 @@ def plan_steps(
         if step.condition is not None:
             condition = _expression(step.condition, f"steps[{index}].if", step.key, graph, issues)
         names = step.agent_choices if step.agent_is_template else [step.agent]
+        for_each = None
+        if step.for_each is not None:
+            items = _expression(
+                step.for_each.items, f"steps[{index}].forEach.items", step.key, graph, issues
+            )
+            if items is not None:
+                for_each = ForEachPlan(
+                    items=items,
+                    name=step.for_each.as_,
+                    max_parallel=step.for_each.max_parallel or definition.config.parallelism,
+                    max_items=definition.config.max_for_each_items,
+                )
         validator = None
         if step.output_schema is not None:
             from jsonschema.exceptions import SchemaError
@@ -87,6 +111,7 @@ def plan_steps(
             rules=retry_rules(step, definition.config),
             validator=validator,
             condition=condition,
+            for_each=for_each,
         )
     if issues:
         raise WorkflowValidationError(issues)

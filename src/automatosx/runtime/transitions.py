@@ -183,6 +183,61 @@ def skip(record: StepInstanceRecord, failed_step: str, now: float) -> list[Write
     ]
 
 
+def fan_out(
+    parent: StepInstanceRecord, plan: StepPlan, items: list[Any], now: float
+) -> list[WriteOp]:
+    """A forEach step is ready and its items were evaluated: the list is stored with the
+    step (a resume never evaluates it again) and each element becomes an instance,
+    `key[i]`, pending. An empty list completes the step with output `[]`."""
+    fanned = parent.evolve(state="running", items=items, started_at=now, attempt=0)
+    started = StepStarted(parent.key, 1, plan.agent_name, len(items))
+    ops: list[WriteOp] = [PutInstance(fanned, parent), AppendEvent(started, now)]
+    for index in range(len(items)):
+        ops.append(PutInstance(item_instance(parent, plan, index)))
+    if not items:
+        ops += complete_items(fanned, [], now)
+    return ops
+
+
+def item_instance(parent: StepInstanceRecord, plan: StepPlan, index: int) -> StepInstanceRecord:
+    return StepInstanceRecord(
+        execution_id=parent.execution_id,
+        key=f"{parent.key}[{index}]",
+        step_key=parent.step_key,
+        position=parent.position,
+        state="pending",
+        parent_key=parent.key,
+        item_index=index,
+        agent=plan.agent_name,
+    )
+
+
+def complete_items(parent: StepInstanceRecord, outputs: list[Any], now: float) -> list[WriteOp]:
+    """Every item of a forEach step completed: its output is their outputs, by index."""
+    duration = _duration_ms(parent, now)
+    done = parent.evolve(state="completed", output=outputs, completed_at=now, duration_ms=duration)
+    event = StepCompleted(parent.key, 1, duration, None, len(outputs))
+    return [PutInstance(done, parent), AppendEvent(event, now)]
+
+
+def fail_items(
+    parent: StepInstanceRecord, plan: StepPlan, item: StepInstanceRecord, now: float
+) -> list[WriteOp]:
+    """An item failed for good: so does its step (the usual optional / continueOnError
+    rules follow); its items that have not started never will."""
+    kind = item.error_kind or "provider_error"
+    message = f"item {item.item_index} ({item.key}) failed: {item.error_message}"
+    failed = parent.evolve(
+        state="failed",
+        error_kind=kind,
+        error_message=message,
+        completed_at=now,
+        duration_ms=_duration_ms(parent, now),
+    )
+    event = StepFailed(parent.key, 1, kind, message, _duration_ms(parent, now), plan.spec.optional)
+    return [PutInstance(failed, parent), AppendEvent(event, now)]
+
+
 def skip_by_condition(record: StepInstanceRecord, condition: str, now: float) -> list[WriteOp]:
     """Its `if` was false: skipped, and its dependents run (its placeholders are empty)."""
     skipped = record.evolve(
@@ -222,7 +277,8 @@ def cancel(record: StepInstanceRecord, reason: str, now: float) -> list[WriteOp]
     )
     if record.state == "running":
         cancelled = cancelled.evolve(duration_ms=_duration_ms(record, now))
-        event = StepCancelled(record.key, record.attempt, reason)
+        attempt = 1 if record.items is not None else record.attempt  # a forEach: its run
+        event = StepCancelled(record.key, attempt, reason)
         return [PutInstance(cancelled, record), AppendEvent(event, now)]
     event = StepCancelled(record.key, record.attempt + 1, reason)
     return [*_to_history(record), PutInstance(cancelled, record), AppendEvent(event, now)]
@@ -300,7 +356,7 @@ def resume_execution(
     rerun: list[str] = []
     completed = 0
     for record in instances:
-        if record.state == "running":
+        if record.state == "running" and record.items is None:  # not a fanned-out step
             rerun.append(record.key)
             closed = interrupt(record, now)
             ops += closed + reopen(_instance_in(closed))
@@ -360,7 +416,7 @@ def pause(
     records: list[StepInstanceRecord] = []
     ops: list[WriteOp] = []
     for record in instances:
-        if direct and record.state == "running":
+        if direct and record.state == "running" and record.items is None:
             closed = interrupt(record, now)
             ops += closed
             record = _instance_in(closed)
@@ -383,7 +439,7 @@ def pause(
 def complete(
     instances: Iterable[StepInstanceRecord], *, duration_ms: int, now: float
 ) -> list[WriteOp]:
-    count = sum(1 for _ in instances)
+    count = sum(1 for record in instances if record.parent_key is None)  # the file's steps
     return [
         SetExecutionState("completed", None, now),
         AppendEvent(WorkflowCompleted(duration_ms, count), now),

@@ -130,6 +130,7 @@ class StepStarted(Event):
     step_key: str
     attempt: int
     agent: str
+    items: int | None = field(default=None, metadata=_OMIT_NONE)  # a forEach fanning out
 
 
 @dataclass(slots=True)
@@ -139,6 +140,7 @@ class StepCompleted(Event):
     attempt: int
     duration_ms: int
     provider: str | None
+    items: int | None = field(default=None, metadata=_OMIT_NONE)  # a forEach's items, done
 
 
 @dataclass(slots=True)

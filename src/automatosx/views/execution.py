@@ -2,11 +2,13 @@
 `resume` (SPEC section 7), read from its step instances.
 
 Every step instance of the execution is listed, in the workflow file's order, whether it
-ran or not (pending, skipped, cancelled included); `attempts` counts the attempts that
-started. Beyond the contract's keys: each step its `errorKind`, each step and the whole
+ran or not (pending, skipped, cancelled included), a forEach step's items after it
+(`review[0]`, `review[1]`, ...); `attempts` counts the attempts that started.
+`stepResults` holds the steps' outputs (a forEach step's is the list of its items'
+outputs). Beyond the contract's keys: each step its `errorKind`, each step and the whole
 execution usage totals over all attempts (`tokensIn`, `tokensOut`, `costUsd`, null when no
-provider reported any), and the execution `orphaned` (still `executing`, runner gone) and
-`workdir` (where its steps run).
+provider reported any), a forEach step its number of `items`, and the execution `orphaned`
+(still `executing`, runner gone) and `workdir` (where its steps run).
 """
 
 from __future__ import annotations
@@ -32,8 +34,8 @@ def execution_document(store: Store, execution: ExecutionRecord) -> dict[str, An
     results: dict[str, Any] = {}
     for instance in instances:
         steps[instance.key] = step_document(instance, usage.get(instance.key, _Usage()))
-        if instance.state == "completed":
-            results[instance.key] = instance.output
+        if instance.state == "completed" and instance.parent_key is None:
+            results[instance.key] = instance.output  # a forEach's is its items' outputs
     return {
         "executionId": execution.id,
         "workflowId": execution.workflow_id,
@@ -50,7 +52,9 @@ def execution_document(store: Store, execution: ExecutionRecord) -> dict[str, An
 
 
 def step_document(instance: StepInstanceRecord, usage: _Usage) -> dict[str, Any]:
-    return {
+    """One `steps` entry: a step, a forEach step (with `items`, its number of items, once
+    it fanned out) or one of its items (`review[3]`)."""
+    document = {
         "state": instance.state,
         "attempts": instance.attempt,
         "durationMs": instance.duration_ms,
@@ -60,6 +64,9 @@ def step_document(instance: StepInstanceRecord, usage: _Usage) -> dict[str, Any]
         "errorKind": instance.error_kind,
         **usage.document(),
     }
+    if instance.items is not None:
+        document["items"] = len(instance.items)
+    return document
 
 
 def final_steps(store: Store, execution: ExecutionRecord) -> list[str]:
