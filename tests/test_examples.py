@@ -1,7 +1,8 @@
 """Every example runs end to end, from the repository root as the README shows.
 
 The code-review and file-review examples run on the embedded `local` model (no key, no
-network); the other two on the deterministic command agent. The table view ends with the final steps' results.
+network); the other two on the deterministic command agent. The table view ends with the
+final steps' results.
 """
 
 from __future__ import annotations
