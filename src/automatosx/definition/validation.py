@@ -225,15 +225,14 @@ def _expression_issues(
     path: str, key: str, source: str, graph: WorkflowGraph
 ) -> list[ValidationIssue]:
     """A step's CEL expression parses, calls known functions and reads upstream steps."""
-    from automatosx.definition.expressions import compile_expression  # loads cel-python
+    from automatosx.definition.expressions import check_expression  # loads cel-python
 
-    _, issues = compile_expression(
+    return check_expression(
         source,
         path=path,
         is_upstream=lambda candidate: graph.is_upstream(candidate, key),
         known_steps=frozenset(graph.dependencies),
     )
-    return issues
 
 
 def _key_and_dependencies(index: int, raw: Any) -> tuple[str, list[str]]:

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from automatosx.agents.base import ProviderCall
-from automatosx.definition.expressions import step_value
+from automatosx.definition.expressions import cel_value, step_value
 from automatosx.definition.models import WorkflowDefinition
 from automatosx.definition.templates import render
 from automatosx.errors import LeaseLostError, StepError, StoreFullError
@@ -112,6 +112,7 @@ class ExecutionRunner:
         self._pausing = False
         self._fatal: str | None = None  # a step failure that ends the run now
         self._cel_values: dict[str, Any] = {}  # settled steps as CEL values (expressions)
+        self._cel_context_value: Any = None
         self._wake = asyncio.Event()
         self._started = time.time()
         self._opening = opening  # the transition that begins (or resumes) the run
@@ -283,7 +284,7 @@ class ExecutionRunner:
         assert for_each is not None
         expression = for_each.items
         try:
-            items = expression.evaluate(self.run_info.context, self._cel_steps(expression.steps))
+            items = expression.evaluate(self._cel_context(), self._cel_steps(expression.steps))
             if not isinstance(items, list):
                 raise StepError(
                     "expression_error",
@@ -344,7 +345,7 @@ class ExecutionRunner:
         if condition is None:
             return True
         try:
-            value = condition.evaluate(self.run_info.context, self._cel_steps(condition.steps))
+            value = condition.evaluate(self._cel_context(), self._cel_steps(condition.steps))
             if not isinstance(value, bool):
                 raise StepError(
                     "expression_error",
@@ -358,6 +359,12 @@ class ExecutionRunner:
         if not value:
             self._do(transitions.skip_by_condition(record, condition.source, now))
         return value
+
+    def _cel_context(self) -> Any:
+        """The execution context as a CEL value, built on first use."""
+        if self._cel_context_value is None:
+            self._cel_context_value = cel_value(self.run_info.context)
+        return self._cel_context_value
 
     def _cel_steps(self, keys: frozenset[str]) -> dict[str, Any]:
         """`steps.<key>` for an expression: each settled step's value is built once."""
