@@ -22,6 +22,11 @@ async def anoop(prompt: str, **_: Any) -> str:
     return "ok"
 
 
+async def numbers(prompt: str, **_: Any) -> list[int]:
+    """A list of as many numbers as the prompt says (`1000`): what a forEach fans out over."""
+    return list(range(int(prompt.strip())))
+
+
 async def sleep(prompt: str, **_: Any) -> str:
     """Sleeps for the number of seconds given as the prompt (`0.1`): the diamond shape."""
     await asyncio.sleep(float(prompt.strip()))

@@ -77,6 +77,44 @@ def bench_fan_out() -> Figures:
     }
 
 
+def bench_for_each() -> Figures:
+    """The 1,000-wide fan-out built at run time by a forEach (as many steps, the same
+    parallelism as `fan-out`), and what `if` costs: a conditional chain against the plain
+    one, and the expression evaluation itself, in-process."""
+    big = _run_shape(shapes.for_each(1000))
+    static = _run_shape(shapes.fan_out(1000))  # measured back to back, for the ratio
+    assert big.document and static.document
+    plain = _run_shape(shapes.chain(1000, agent="anoop")).document or {}
+    conditional = _run_shape(shapes.conditional_chain(1000)).document or {}
+    return {
+        "foreach_1000_steps_per_s": 1002 / (big.document["durationMs"] / 1000),
+        "foreach_over_static_fanout": static.document["durationMs"] / big.document["durationMs"],
+        "foreach_1000_peak_rss_mb": big.peak_rss_mb,
+        "if_chain_us_per_step": (conditional["durationMs"] - plain["durationMs"]),
+        "if_evaluation_us": _if_evaluation_us(),
+    }
+
+
+def _if_evaluation_us(rounds: int = 2000) -> float:
+    """One `if` of the conditional chain, compiled once, evaluated as the engine does (the
+    upstream step's value and the context already converted)."""
+    from automatosx.definition.expressions import cel_value, compile_expression, step_value
+
+    expression, issues = compile_expression(
+        'steps.s0.state == "completed" && steps.s0.output == "ok"',
+        path="if",
+        is_upstream=lambda key: True,
+        known_steps=frozenset({"s0"}),
+    )
+    assert expression is not None, issues
+    context, steps = cel_value({}), {"s0": step_value("ok", "completed")}
+    expression.evaluate(context, steps)
+    start = time.perf_counter()
+    for _ in range(rounds):
+        expression.evaluate(context, steps)
+    return (time.perf_counter() - start) / rounds * 1e6
+
+
 def bench_diamond() -> Figures:
     run = _run_shape(shapes.diamond())
     assert run.document
@@ -203,6 +241,7 @@ def bench_resume() -> Figures:
 BENCHMARKS: dict[str, Callable[[], Figures]] = {
     "chain": bench_chain,
     "fan-out": bench_fan_out,
+    "for-each": bench_for_each,
     "diamond": bench_diamond,
     "large": bench_large,
     "startup": bench_startup,
@@ -226,6 +265,9 @@ TARGETS: dict[str, tuple[str, Callable[[float, Figures], bool]]] = {
     "large_10000_peak_rss_mb": ("< 150 MB", lambda v, f: v < 150),
     "large_10000_validate_s": ("< 1 s", lambda v, f: v < 1.0),
     "http_500_loop_lag_max_ms": ("< 50 ms", lambda v, f: v < 50),
+    "foreach_1000_peak_rss_mb": ("< 100 MB", lambda v, f: v < 100),
+    "foreach_over_static_fanout": (">= 0.8 (steps/s of the static fan-out)", lambda v, f: v >= 0.8),
+    "if_evaluation_us": ("< 50 us", lambda v, f: v < 50),
 }
 
 

@@ -10,6 +10,7 @@ AGENTS = {
     "sleeper": {"provider": "python", "callable": "bench_agents:sleep"},
     "marker": {"provider": "python", "callable": "bench_agents:mark_start"},
     "blocker": {"provider": "python", "callable": "bench_agents:block_first_attempt"},
+    "numbers": {"provider": "python", "callable": "bench_agents:numbers"},
 }
 
 
@@ -45,6 +46,33 @@ def fan_out(width: int, parallelism: int = 64) -> dict[str, Any]:
         }
     )
     return _workflow(f"fan-out-{width}", steps, parallelism=parallelism)
+
+
+def for_each(width: int, parallelism: int = 64) -> dict[str, Any]:
+    """The fan-out above, built at run time: a root's list of `width` numbers, one no-op
+    item per number, then a join."""
+    steps: list[dict[str, Any]] = [{"key": "root", "agent": "numbers", "prompt": str(width)}]
+    steps.append(
+        {
+            "key": "each",
+            "agent": "noop",
+            "prompt": "{{n}}",
+            "dependencies": ["root"],
+            "forEach": {"items": "steps.root.output", "as": "n"},
+        }
+    )
+    steps.append({"key": "join", "agent": "noop", "prompt": "x", "dependencies": ["each"]})
+    return _workflow(f"for-each-{width}", steps, parallelism=parallelism)
+
+
+def conditional_chain(n: int) -> dict[str, Any]:
+    """`chain(n)` of async no-ops where every step but the first has an `if` on the step
+    before it: the difference with the plain chain is what evaluating `if` costs."""
+    data = chain(n, agent="anoop")
+    data["name"] = f"conditional-chain-{n}"
+    for i, step in enumerate(data["steps"][1:], start=1):
+        step["if"] = f'steps.s{i - 1}.state == "completed" && steps.s{i - 1}.output == "ok"'
+    return data
 
 
 def diamond() -> dict[str, Any]:
