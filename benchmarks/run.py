@@ -328,14 +328,28 @@ def main() -> int:
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(report, indent=2) + "\n")
     if options.save_baseline:
-        BASELINE.write_text(json.dumps(report, indent=2) + "\n")
+        _save_baseline(report, partial=bool(options.only))
     table = _table(figures, floor_figures, baseline)
     print(table)
     for name, message in errors.items():
         print(f"error in {name}: {message}")
-    if options.src is None and options.output is None:
-        _write_doc(report, table)
+    if options.src is None and options.output is None and not options.only:
+        _write_doc(report, table)  # the page's table shows a whole run
     return 1 if errors else 0
+
+
+def _save_baseline(report: dict[str, Any], *, partial: bool) -> None:
+    """The run becomes the baseline; a run of some benchmarks (`--only`) adds or replaces
+    only its own figures, each stamped with when it was measured (`figures_when`)."""
+    if not partial or not BASELINE.exists():
+        BASELINE.write_text(json.dumps(report, indent=2) + "\n")
+        return
+    baseline = json.loads(BASELINE.read_text())
+    baseline["figures"].update(report["figures"])
+    baseline.setdefault("figures_when", {}).update(
+        {key: report["when"] for key in report["figures"]}
+    )
+    BASELINE.write_text(json.dumps(baseline, indent=2) + "\n")
 
 
 def _machine() -> str:

@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from automatosx.definition.validation import validate_document
 from automatosx.runtime.control import start_execution
@@ -22,6 +22,9 @@ from automatosx.store import open_store
 from automatosx.store.base import Store
 from automatosx.store.liveness import pid_alive
 from automatosx.store.records import EventRecord, StepExecutionRecord, StepInstanceRecord
+
+if TYPE_CHECKING:
+    from tests.conftest import RunAx
 
 AGENTS_DIR = Path(__file__).resolve().parent / "agents"
 RECORDING_AGENT = AGENTS_DIR / "recording_agent.py"
@@ -204,6 +207,20 @@ def only_execution_id(tmp_path: Path) -> str:
         return execution.id
     finally:
         store.close()
+
+
+def pause_and_release(
+    run_ax: RunAx, runner: subprocess.Popen[str], tmp_path: Path, gate: Path, timeout: float = 60
+) -> tuple[str, dict[str, Any]]:
+    """Pause the run `runner` is running (the only execution in `tmp_path/ax.db`), let its
+    held step finish (`gate`) and wait for the runner to exit paused (4): the execution ID
+    and the runner's JSON document ({} when it printed a table)."""
+    execution_id = only_execution_id(tmp_path)
+    assert run_ax("workflow", "pause", execution_id).returncode == 0
+    gate.touch()
+    code, out, err = finish(runner, timeout)
+    assert code == 4, err
+    return execution_id, json.loads(out) if out.lstrip().startswith("{") else {}
 
 
 Trigger = Callable[[list[AgentRun]], bool]

@@ -14,8 +14,7 @@ import pytest
 from tests.conftest import RunAx
 from tests.runtime.support import (
     agent_runs,
-    finish,
-    only_execution_id,
+    pause_and_release,
     start_ax,
     step,
     wait_until,
@@ -70,30 +69,13 @@ def test_a_condition_over_the_context(run_ax: RunAx, tmp_path: Path, ledger: Pat
         ]
     )
     path = str(write_workflow(tmp_path, data))
-    quick = json.loads(
-        run_ax(
-            "workflow",
-            "run",
-            path,
-            "--format",
-            "json",
-            "--context",
-            '{"mode": "quick", "files": []}',
-        ).stdout
-    )
-    assert quick["steps"]["full-only"]["state"] == "skipped"
-    full = json.loads(
-        run_ax(
-            "workflow",
-            "run",
-            path,
-            "--format",
-            "json",
-            "--context",
-            '{"mode": "full", "files": [1, 2]}',
-        ).stdout
-    )
-    assert full["steps"]["full-only"]["state"] == "completed"
+
+    def state_with(context: str) -> str:
+        result = run_ax("workflow", "run", path, "--format", "json", "--context", context)
+        return str(json.loads(result.stdout)["steps"]["full-only"]["state"])
+
+    assert state_with('{"mode": "quick", "files": []}') == "skipped"
+    assert state_with('{"mode": "full", "files": [1, 2]}') == "completed"
 
 
 @pytest.mark.parametrize(
@@ -207,10 +189,7 @@ def test_a_skipped_step_stays_skipped_on_resume(
         env=ax_env, cwd=tmp_path,
     )  # fmt: skip
     wait_until(lambda: bool(agent_runs(ledger)))
-    execution_id = only_execution_id(tmp_path)
-    assert run_ax("workflow", "pause", execution_id).returncode == 0
-    gate.touch()
-    assert finish(runner)[0] == 4
+    execution_id, _ = pause_and_release(run_ax, runner, tmp_path, gate)
     resumed = json.loads(run_ax("workflow", "resume", execution_id, "--format", "json").stdout)
     assert resumed["state"] == "completed"
     assert resumed["steps"]["gated"]["state"] == "skipped"

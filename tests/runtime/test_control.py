@@ -20,6 +20,7 @@ from tests.runtime.support import (
     by_step,
     finish,
     only_execution_id,
+    pause_and_release,
     release_after_pause_seen,
     start_ax,
     step,
@@ -238,10 +239,7 @@ def test_resume_from_another_directory_runs_where_the_execution_started(
     env = {**ax_env, "AX_DB": str(tmp_path / "ax.db")}
     runner = start_ax(["workflow", "run", str(path), "--format", "json"], env=env, cwd=project)
     wait_until(lambda: bool(agent_runs(ledger)))
-    execution_id = only_execution_id(tmp_path)
-    assert run_ax("workflow", "pause", execution_id).returncode == 0
-    gate.touch()
-    assert finish(runner)[0] == 4
+    execution_id, _ = pause_and_release(run_ax, runner, tmp_path, gate)
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     resumed = run_ax("workflow", "resume", execution_id, "--format", "json", cwd=elsewhere)
@@ -282,12 +280,8 @@ def test_a_retry_due_while_pausing_waits_for_the_resume(
     path = write_workflow(tmp_path, data)
     runner = start_ax(["workflow", "run", str(path), "--format", "json"], env=ax_env, cwd=tmp_path)
     wait_until(lambda: bool(agent_runs(ledger)))
-    execution_id = only_execution_id(tmp_path)
-    assert run_ax("workflow", "pause", execution_id).returncode == 0
-    gate.touch()
-    code, out, err = finish(runner, timeout=30)  # not 60 s of backoff
-    assert code == 4, err
-    entry = json.loads(out)["steps"]["flaky"]
+    execution_id, paused = pause_and_release(run_ax, runner, tmp_path, gate, timeout=30)
+    entry = paused["steps"]["flaky"]  # within 30 s: not 60 s of backoff
     assert (entry["state"], entry["attempts"], entry["errorKind"]) == (
         "pending", 1, "provider_error",
     )  # fmt: skip

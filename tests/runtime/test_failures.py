@@ -14,8 +14,7 @@ from tests.runtime.support import (
     agent_runs,
     assert_dead,
     by_step,
-    finish,
-    only_execution_id,
+    pause_and_release,
     start_ax,
     step,
     wait_until,
@@ -226,10 +225,7 @@ def test_a_resumed_run_sees_exactly_the_values_the_live_run_saw(
     path = write_workflow(tmp_path, data)
     runner = start_ax(["workflow", "run", str(path), "--format", "json"], env=ax_env, cwd=tmp_path)
     wait_until(lambda: any(r.step == "hold" for r in agent_runs(ledger)))
-    execution_id = only_execution_id(tmp_path)
-    assert run_ax("workflow", "pause", execution_id).returncode == 0
-    gate.touch()
-    assert finish(runner)[0] == 4
+    execution_id, _ = pause_and_release(run_ax, runner, tmp_path, gate)
     resumed = run_ax("workflow", "resume", execution_id, "--format", "json")
     assert resumed.returncode == 0, resumed.stderr
     results = json.loads(resumed.stdout)["stepResults"]

@@ -18,9 +18,9 @@ from tests.runtime.support import (
     assert_dead,
     by_step,
     command_agent,
-    finish,
     kill_runner_when,
     only_execution_id,
+    pause_and_release,
     peak_concurrency,
     run_in_process,
     start_ax,
@@ -230,12 +230,8 @@ def test_pause_in_a_fan_out_and_resume(
         cwd=tmp_path,
     )
     wait_until(lambda: sum(1 for r in agent_runs(ledger) if r.step.startswith("review[")) == 2)
-    execution_id = only_execution_id(tmp_path)
-    assert run_ax("workflow", "pause", execution_id).returncode == 0
-    gate.touch()
-    code, out, err = finish(runner)
-    assert code == 4, err
-    steps = json.loads(out)["steps"]
+    execution_id, paused = pause_and_release(run_ax, runner, tmp_path, gate)
+    steps = paused["steps"]
     assert [steps[f"review[{i}]"]["state"] for i in range(4)] == [
         "completed",
         "completed",

@@ -10,9 +10,9 @@ from pathlib import Path
 from tests.conftest import RunAx
 from tests.runtime.support import (
     agent_runs,
-    finish,
     kill_runner_when,
     only_execution_id,
+    pause_and_release,
     start_ax,
     step,
     wait_until,
@@ -81,12 +81,8 @@ def test_a_paused_run_lists_the_steps_still_to_run(
     path = write_workflow(tmp_path, data)
     runner = start_ax(["workflow", "run", str(path), "--format", "json"], env=ax_env, cwd=tmp_path)
     wait_until(lambda: bool(agent_runs(ledger)))
-    execution_id = only_execution_id(tmp_path)
-    assert run_ax("workflow", "pause", execution_id).returncode == 0
-    gate.touch()
-    code, out, err = finish(runner)
-    assert code == 4, err
-    steps = json.loads(out)["steps"]
+    execution_id, paused = pause_and_release(run_ax, runner, tmp_path, gate)
+    steps = paused["steps"]
     assert {k: (s["state"], s["attempts"]) for k, s in steps.items()} == {
         "a": ("completed", 1), "b": ("pending", 0), "c": ("pending", 0),
     }  # fmt: skip

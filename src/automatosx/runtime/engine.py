@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from automatosx.agents.base import ProviderCall
-from automatosx.definition.expressions import cel_value, step_value
+from automatosx.definition.expressions import Expression, cel_value, step_value
 from automatosx.definition.models import WorkflowDefinition
 from automatosx.definition.templates import render
 from automatosx.errors import LeaseLostError, StepError, StoreFullError
@@ -284,7 +284,7 @@ class ExecutionRunner:
         assert for_each is not None
         expression = for_each.items
         try:
-            items = expression.evaluate(self._cel_context(), self._cel_steps(expression.steps))
+            items = self._evaluate(expression)
             if not isinstance(items, list):
                 raise StepError(
                     "expression_error",
@@ -297,9 +297,7 @@ class ExecutionRunner:
                     f"({for_each.max_items})",
                 )
         except StepError as error:
-            self._do(transitions.fail_before_start(record, plan, error, now))
-            if not plan.spec.optional:
-                self._failed_for_good(key, error, now)
+            self._fail_unstarted(record, plan, error, now)
             return
         items = as_stored(items, self.run_info.redactor)
         self._do(transitions.fan_out(record, plan, items, now))
@@ -345,20 +343,30 @@ class ExecutionRunner:
         if condition is None:
             return True
         try:
-            value = condition.evaluate(self._cel_context(), self._cel_steps(condition.steps))
+            value = self._evaluate(condition)
             if not isinstance(value, bool):
                 raise StepError(
                     "expression_error",
                     f"if: {condition.source} gave {type(value).__name__} {value!r}, not a bool",
                 )
         except StepError as error:
-            self._do(transitions.fail_before_start(record, plan, error, now))
-            if not plan.spec.optional:
-                self._failed_for_good(key, error, now)
+            self._fail_unstarted(record, plan, error, now)
             return False
         if not value:
             self._do(transitions.skip_by_condition(record, condition.source, now))
         return value
+
+    def _fail_unstarted(
+        self, record: StepInstanceRecord, plan: StepPlan, error: StepError, now: float
+    ) -> None:
+        """A ready step whose `if` or `forEach.items` failed: it fails with no attempt, with
+        a step failure's usual effects unless it is optional."""
+        self._do(transitions.fail_before_start(record, plan, error, now))
+        if not plan.spec.optional:
+            self._failed_for_good(record.key, error, now)
+
+    def _evaluate(self, expression: Expression) -> Any:
+        return expression.evaluate(self._cel_context(), self._cel_steps(expression.steps))
 
     def _cel_context(self) -> Any:
         """The execution context as a CEL value, built on first use."""
