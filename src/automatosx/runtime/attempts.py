@@ -44,17 +44,22 @@ class RetryRules:
         return (base + jitter) / 1000.0
 
 
-@lru_cache(maxsize=32)
-def _default_policy(max_retries: int) -> RetryPolicy:
-    """The policy of steps without `retryPolicy` (built once, not once per step: a pydantic
-    model per step was a tenth of preparing a 10,000-step run)."""
-    return RetryPolicy(max_retries=max_retries)
-
-
 def retry_rules(step: StepSpec, config: WorkflowConfig) -> RetryRules:
-    policy = step.retry_policy or _default_policy(config.max_retries)
+    if step.retry_policy is None:
+        return _default_rules(config.max_retries)
+    return _rules(step.retry_policy, config.max_retries)
+
+
+@lru_cache(maxsize=32)
+def _default_rules(max_retries: int) -> RetryRules:
+    """The rules of steps without `retryPolicy`, built once and shared (a pydantic policy
+    per step was a tenth of preparing a 10,000-step run, and its rules 4% of its memory)."""
+    return _rules(RetryPolicy(max_retries=max_retries), max_retries)
+
+
+def _rules(policy: RetryPolicy, default_max_retries: int) -> RetryRules:
     retryable = policy.retryable_errors
-    max_retries = config.max_retries if policy.max_retries is None else policy.max_retries
+    max_retries = default_max_retries if policy.max_retries is None else policy.max_retries
     return RetryRules(
         max_attempts=1 + max_retries,
         delay_ms=policy.retry_delay_ms,
