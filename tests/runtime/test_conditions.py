@@ -157,6 +157,60 @@ def test_validate_reports_every_expression_problem_at_its_path(
     assert paths == [f"steps[{i}].if" for i in range(1, 7)]
 
 
+@pytest.mark.parametrize(
+    ("condition", "message"),
+    [
+        ("(" * 49 + "context.x" + ")" * 49 + " == 1", "nested too deeply (about 48 levels"),
+        ("(" * 600 + "true" + ")" * 600, "nested too deeply (about 48 levels"),
+        ("!" * 300 + "true", "nested too deeply to compile"),
+        ("-" * 1500 + "1 > 0", "nested too deeply (about 48 levels"),
+        ("[" + "1," * 700 + "1] == []", "more than 2000 parts"),
+        ("__import__('os').system('id')", "unknown function '__import__'"),
+    ],
+)
+def test_a_hostile_expression_is_one_error_line_for_run_and_validate(
+    run_ax: RunAx, tmp_path: Path, ledger: Path, condition: str, message: str
+) -> None:
+    path = str(write_workflow(tmp_path, workflow([step("s", "x", **{"if": condition})])))
+    for command in ("validate", "run"):
+        result = run_ax("workflow", command, path)
+        result.assert_clean_error(2)
+        lines = result.stderr.splitlines()
+        assert all(line.startswith("error: ") and "steps[0].if: " in line for line in lines)
+        assert message in result.stderr
+    assert agent_runs(ledger) == []
+
+
+def test_the_deepest_expression_allowed_runs(run_ax: RunAx, tmp_path: Path) -> None:
+    condition = "(" * 48 + "context.x" + ")" * 48 + " == 1"
+    path = str(write_workflow(tmp_path, workflow([step("s", "x", **{"if": condition})])))
+    result = run_ax("workflow", "run", path, "--format", "json", "--context", '{"x": 1}')
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["steps"]["s"]["state"] == "completed"
+
+
+def test_the_listing_shows_an_expression_on_one_short_line(run_ax: RunAx, tmp_path: Path) -> None:
+    """validate's listing and graph labels: control characters escaped, at most 60
+    characters; the JSON summary keeps the expression whole."""
+    long = 'context.mode == "' + "a" * 100 + '"'
+    data = workflow(
+        [
+            step("odd", "x", **{"if": 'context.x == "\u202e\u0000"\n && true'}),
+            step("long", "x", **{"if": long}),
+        ]
+    )
+    path = str(write_workflow(tmp_path, data))
+    listing = run_ax("workflow", "validate", path)
+    assert listing.returncode == 0, listing.stderr
+    assert 'odd (if context.x == "\\u202e\\x00" && true)' in listing.stdout
+    assert f"long (if {long[:59]}…)" in listing.stdout
+    assert "\u202e" not in listing.stdout and "\x00" not in listing.stdout
+    graph = run_ax("workflow", "graph", path).stdout
+    assert f"if {long[:59]}…".replace('"', "#quot;") in graph and "\u202e" not in graph
+    summary = json.loads(run_ax("workflow", "validate", path, "--format", "json").stdout)
+    assert summary["conditions"]["long"] == long
+
+
 def test_a_runaway_comprehension_fails_within_its_time_limit(run_ax: RunAx, tmp_path: Path) -> None:
     data = workflow([step("slow", "x", **{"if": "context.n.all(x, context.n.all(y, x + y >= 0))"})])
     started = time.monotonic()

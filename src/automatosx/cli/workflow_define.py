@@ -195,13 +195,30 @@ def _for_each_document(step: StepSpec) -> dict[str, Any] | None:
 
 def step_note(step: StepSpec) -> str:
     """How a step is dynamic, in a few words (validate's listing, graph labels)."""
+    return _dynamic_note(step.condition, _for_each_document(step))
+
+
+NOTE_EXPRESSION_CHARS = 60
+
+
+def _dynamic_note(condition: str | None, for_each: dict[str, Any] | None) -> str:
     notes = []
-    if step.for_each is not None:
-        limit = f", {step.for_each.max_parallel} at a time" if step.for_each.max_parallel else ""
-        notes.append(f"for each {step.for_each.as_} in {step.for_each.items}{limit}")
-    if step.condition:
-        notes.append(f"if {step.condition}")
+    if for_each is not None:
+        limit = f", {for_each['maxParallel']} at a time" if for_each["maxParallel"] else ""
+        notes.append(f"for each {for_each['as']} in {_shown(for_each['items'])}{limit}")
+    if condition:
+        notes.append(f"if {_shown(condition)}")
     return "; ".join(notes)
+
+
+def _shown(expression: str) -> str:
+    """An expression as a listing shows it: on one line, control characters escaped, at most
+    NOTE_EXPRESSION_CHARS characters (the document has it whole)."""
+    text = " ".join(expression.split())
+    text = "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
+    if len(text) > NOTE_EXPRESSION_CHARS:
+        text = text[: NOTE_EXPRESSION_CHARS - 1] + "…"
+    return text
 
 
 def _print_summary(summary: dict[str, Any]) -> None:
@@ -217,13 +234,11 @@ def _print_summary(summary: dict[str, Any]) -> None:
     )
     if summary["description"]:
         say(f"  {escape(summary['description'])}")
-    notes: dict[str, str] = {}
-    for key, condition in summary["conditions"].items():
-        notes[key] = f"if {condition}"
-    for key, for_each in summary["forEach"].items():
-        limit = f", {for_each['maxParallel']} at a time" if for_each["maxParallel"] else ""
-        fan_out = f"for each {for_each['as']} in {for_each['items']}{limit}"
-        notes[key] = f"{fan_out}; {notes[key]}" if key in notes else fan_out
+    conditions, fan_outs = summary["conditions"], summary["forEach"]
+    notes = {
+        key: _dynamic_note(conditions.get(key), fan_outs.get(key))
+        for key in conditions.keys() | fan_outs.keys()
+    }
     for number, level in enumerate(levels):
         shown = [escape(f"{key} ({notes[key]})") if key in notes else key for key in level]
         say(f"  level {number}: {', '.join(shown)}")

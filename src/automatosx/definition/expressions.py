@@ -34,6 +34,8 @@ from automatosx.errors import StepError, ValidationIssue
 MAX_EXPRESSION_CHARS = 2000
 MAX_NODES = 2000
 MAX_MACRO_DEPTH = 2
+MAX_TREE_DEPTH = 500  # parse levels: about 48 nested parentheses (CEL asks for 32)
+TOO_DEEP = "nested too deeply (about 48 levels of parentheses at most)"
 EVALUATION_TIMEOUT_S = 2.0
 NAMES = ("context", "steps")
 TYPE_NAMES = frozenset(
@@ -157,6 +159,8 @@ def compile_expression(
         return None, issues
     try:
         program = _program(source)
+    except (RecursionError, SyntaxError):  # the generated Python nests too deep for Python
+        return None, [_issue(path, "nested too deeply to compile")]
     except Exception as exc:  # the transpiler refusing a construct is a validation problem
         return None, [_issue(path, f"cannot be compiled: {exc}")]
     return Expression(source, frozenset(checker.steps), checker.loops, program), []
@@ -177,12 +181,25 @@ def _checked(
         hint = f" (near {near!r})" if near.strip() else ""
         return None, [_issue(path, f"not a valid CEL expression: syntax error{where}{hint}")]
     except RecursionError:
-        return None, [_issue(path, "nested too deeply")]
+        return None, [_issue(path, TOO_DEEP)]
+    if _tree_depth(tree) > MAX_TREE_DEPTH:  # checked without recursing
+        return None, [_issue(path, TOO_DEEP)]
     checker = _Checker(path, is_upstream, known_steps)
     checker.visit(tree, bound=frozenset(), depth=0)
     if checker.nodes > MAX_NODES:
         checker.issues.append(_issue(path, f"more than {MAX_NODES} parts: too big to evaluate"))
     return checker, checker.issues
+
+
+def _tree_depth(tree: Any) -> int:
+    deepest, stack = 0, [(tree, 1)]
+    while stack:
+        node, level = stack.pop()
+        deepest = max(deepest, level)
+        stack.extend(
+            (child, level + 1) for child in getattr(node, "children", ()) if child is not None
+        )
+    return deepest
 
 
 @lru_cache(maxsize=512)
