@@ -143,6 +143,14 @@ def test_items_retry_on_their_own(run_ax: RunAx, tmp_path: Path, ledger: Path) -
     assert [r.attempt for r in by_step(agent_runs(ledger))["review[0]"]] == [1, 2]
 
 
+def test_exactly_max_for_each_items_runs(run_ax: RunAx, tmp_path: Path, ledger: Path) -> None:
+    data = files_flow([1, 2, 3], prompt="x {{file}}", maxForEachItems=3)
+    code, document = run_json(run_ax, tmp_path, data)
+    assert code == 0, document
+    assert document["steps"]["review"]["items"] == 3
+    assert len(by_step(agent_runs(ledger))) == 5
+
+
 @pytest.mark.parametrize(
     ("items", "config", "message"),
     [
