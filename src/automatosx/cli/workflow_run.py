@@ -68,6 +68,7 @@ def run_command(
                 priority=priority,
                 on_commit=view.on_commit if view else None,
             )
+            announce(runner.execution_id, "started")
             outcome = drive(runner)
         _report(store, outcome.execution_id, format)
     return outcome.exit_code
@@ -86,6 +87,7 @@ def resume_command(id: str = ID_ARGUMENT, format: OutputFormat = FORMAT_OPTION) 
             if view is not None:
                 view.seed(store.list_instances(execution.id))
             runner = resume_execution(store, id, on_commit=view.on_commit if view else None)
+            announce(runner.execution_id, "resumed")
             outcome = drive(runner)
         _report(store, outcome.execution_id, format)
     return outcome.exit_code
@@ -155,6 +157,21 @@ def recover_command(format: OutputFormat = FORMAT_OPTION) -> int:
     if format is OutputFormat.json:
         print_json(documents)
     return worst
+
+
+def announce(execution_id: str, verb: str) -> None:
+    """The ID and the commands to steer the execution, on stderr the moment it exists, so a
+    person can watch, pause or cancel it from another shell long before it ends (and a script
+    reading stderr can learn the ID while the run is live)."""
+    lines = [
+        f"Execution {execution_id} {verb}.",
+        f"  status: ax workflow status {execution_id}",
+        f"  follow: ax workflow events {execution_id} --follow",
+        f"  pause:  ax workflow pause {execution_id}",
+        f"  cancel: ax workflow cancel {execution_id}",
+    ]
+    err_console.print("\n".join(lines), markup=False, highlight=False, soft_wrap=True)
+    err_console.file.flush()
 
 
 def drive(runner: ExecutionRunner) -> ExecutionOutcome:
