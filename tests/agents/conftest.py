@@ -80,13 +80,10 @@ def vendor_cli_bin() -> Path:
 
 @pytest.fixture
 def cli_home(tmp_path: Path) -> Path:
-    """A throwaway HOME (and TMPDIR) for one CLI run, with Gemini set to API-key auth."""
+    """A throwaway HOME (and TMPDIR) for one CLI run, as a new user has it: no settings of
+    any vendor CLI (Gemini's API-key auth is the provider's to select, not the user's)."""
     home = tmp_path / "home"
-    (home / ".gemini").mkdir(parents=True)
-    (home / ".gemini" / "settings.json").write_text(
-        '{"security": {"auth": {"selectedType": "gemini-api-key"}}}'
-    )
-    (home / "tmp").mkdir()
+    (home / "tmp").mkdir(parents=True)
     return home
 
 

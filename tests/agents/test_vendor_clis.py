@@ -139,6 +139,9 @@ def gemini_agent(api: VendorAPI, env: dict[str, str], key_env: str) -> AgentSpec
 def test_gemini_cli_answers_with_usage(
     vendor_api: VendorAPI, cli_env: dict[str, str], key_env: str, tmp_path: Path
 ) -> None:
+    """From a fresh HOME (no ~/.gemini/settings.json selecting an auth type, as a new user
+    has it), the agent's key is enough: the provider selects API-key auth for the run."""
+    assert not any(Path(cli_env["HOME"]).rglob("settings.json"))
     started = time.monotonic()
     result = invoke(
         GeminiCliProvider(), gemini_agent(vendor_api, cli_env, key_env), tmp_path,

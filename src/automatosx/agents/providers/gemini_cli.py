@@ -11,6 +11,14 @@ step's timeout; the only switch is the `general.maxAttempts` setting, so unless 
 has system settings of their own, the run points `GEMINI_CLI_SYSTEM_SETTINGS_PATH` at a
 file of ours that sets it to 1 (the CLI ignores settings files in world-writable folders,
 hence a private folder under the user's cache).
+
+When the agent gives a key (`apiKeyEnv`), that file also selects API-key auth
+(`security.auth.selectedType: gemini-api-key`, the key 0.61 reads). Headless, the CLI takes
+its auth type from the settings, else guesses it from the environment, and with
+`GOOGLE_GEMINI_BASE_URL` set (`baseUrl`) it guesses "gateway", which it then refuses
+("Invalid auth method selected"): a new user, with no settings of their own, could not run
+the agent at all. System settings win over the user's, which is what an agent that names
+its key asks for.
 """
 
 from __future__ import annotations
@@ -31,7 +39,8 @@ from automatosx.agents.providers.http_status import kind_for_status
 from automatosx.agents.providers.prompting import prompt_with_schema, read_output
 from automatosx.errors import StepError
 
-SYSTEM_SETTINGS = {"general": {"maxAttempts": 1}}
+SYSTEM_SETTINGS: dict[str, Any] = {"general": {"maxAttempts": 1}}
+API_KEY_AUTH: dict[str, Any] = {"security": {"auth": {"selectedType": "gemini-api-key"}}}
 VENDOR_SYSTEM_SETTINGS = Path("/etc/gemini-cli/settings.json")
 
 
@@ -50,7 +59,9 @@ class GeminiCliProvider(VendorCli):
         if agent.api_key_env:
             env["GEMINI_API_KEY"] = os.environ.get(agent.api_key_env, "")
         if "GEMINI_CLI_SYSTEM_SETTINGS_PATH" not in env and not VENDOR_SYSTEM_SETTINGS.exists():
-            env["GEMINI_CLI_SYSTEM_SETTINGS_PATH"] = str(single_attempt_settings())
+            env["GEMINI_CLI_SYSTEM_SETTINGS_PATH"] = str(
+                run_settings(api_key=bool(agent.api_key_env))
+            )
         program = self.require_program(env)
         argv = [program, "-p", "", "--output-format", "json", "--skip-trust"]
         if agent.model:
@@ -75,15 +86,22 @@ class GeminiCliProvider(VendorCli):
         )
 
 
-def single_attempt_settings() -> Path:
-    """Our settings file, written once, in a folder only the user can write."""
+def run_settings(*, api_key: bool) -> Path:
+    """Our settings file for a run (single attempt; API-key auth when `api_key`), in a folder
+    only the user can write; rewritten when its content is not ours (an older version)."""
     base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
     folder = base / "automatosx" / "gemini-cli"
-    path = folder / "system-settings.json"
-    if not path.is_file():
+    settings = {**SYSTEM_SETTINGS, **API_KEY_AUTH} if api_key else SYSTEM_SETTINGS
+    path = folder / ("system-settings-api-key.json" if api_key else "system-settings.json")
+    text = json.dumps(settings, sort_keys=True)
+    try:
+        current = path.read_text(encoding="utf-8")
+    except OSError:
+        current = None
+    if current != text:
         folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         temp = path.with_suffix(f".{os.getpid()}.tmp")
-        temp.write_text(json.dumps(SYSTEM_SETTINGS), encoding="utf-8")
+        temp.write_text(text, encoding="utf-8")
         temp.replace(path)
     return path
 
