@@ -105,3 +105,58 @@ def test_provider_test_local_runs_the_bundled_model(run_ax: RunAx) -> None:
     assert report["ok"] is True and report["model"] == "smollm2-135m-instruct"
     assert report["tokensOut"] and report["costUsd"] == 0.0
     assert "Traceback" not in result.stderr  # the model is freed cleanly at exit
+
+
+def test_a_broken_agent_file_breaks_only_that_agent(run_ax: RunAx, tmp_path: Path) -> None:
+    write_agent(tmp_path, "good", "provider: command\ncommand: [cat]\n")
+    write_agent(tmp_path, "unclosed", "role: [unclosed\n")
+    write_agent(tmp_path, "typo", "provider: command\ncomand: [cat]\n")
+    listed = run_ax("agent", "list", "--format", "json")
+    assert listed.returncode == 0, listed.stderr
+    names = {a["name"] for a in json.loads(listed.stdout)}
+    assert names >= BUILTINS | {"good"} and not names & {"unclosed", "typo"}
+    warnings = listed.stderr.splitlines()
+    assert len(warnings) == 2 and all(w.startswith("warning: ") for w in warnings)
+    unclosed, typo = sorted(warnings, key=lambda w: "typo.yaml" in w)
+    assert "unclosed.yaml: line 2, column 1: invalid YAML" in unclosed
+    assert "typo.yaml: comand: unknown field (did you mean 'command'?)" in typo
+    table = run_ax("agent", "list")
+    assert table.returncode == 0 and "good" in table.stdout and "unclosed.yaml" in table.stderr
+
+    shown = run_ax("agent", "show", "typo")
+    shown.assert_clean_error()
+    assert "typo.yaml: comand: unknown field" in shown.stderr
+
+    uses_good = tmp_path / "good.yaml"
+    uses_good.write_text("name: w\nsteps:\n  - {key: a, agent: good, prompt: hello}\n")
+    ran = run_ax("workflow", "run", str(uses_good), "--format", "json")
+    assert ran.returncode == 0, ran.stderr
+    assert json.loads(ran.stdout)["stepResults"]["a"] == "hello"
+    uses_typo = tmp_path / "typo.yaml"
+    uses_typo.write_text("name: w2\nsteps:\n  - {key: a, agent: typo, prompt: hello}\n")
+    refused = run_ax("workflow", "run", str(uses_typo))
+    refused.assert_clean_error()
+    assert "agent 'typo' cannot be used" in refused.stderr and "agents/typo.yaml" in refused.stderr
+
+
+def test_agent_show_prints_yaml(run_ax: RunAx, tmp_path: Path) -> None:
+    import yaml
+
+    write_agent(
+        tmp_path, "deployer",
+        "role: \"Deployer \\e[31mred\"\nprovider: command\ncommand: [cat, -u]\n"
+        f"systemPrompt: \"First line.\\nSecond line.\\n\"\nenv: {{DEPLOY_TOKEN: {KEY}}}\n",
+    )  # fmt: skip
+    shown = run_ax("agent", "show", "deployer")
+    assert shown.returncode == 0, shown.stderr
+    assert "\x1b" not in shown.stdout and KEY not in shown.stdout
+    assert "['cat'" not in shown.stdout and "{'" not in shown.stdout  # no Python reprs
+    assert "systemPrompt: |\n  First line.\n  Second line.\n" in shown.stdout
+    document = yaml.safe_load(shown.stdout)
+    as_json = json.loads(run_ax("agent", "show", "deployer", "--format", "json").stdout)
+    assert document == {k: v for k, v in as_json.items() if v is not None}
+    assert document["role"] == "Deployer \x1b[31mred"  # the text itself, escaped for YAML
+    assert document["command"] == ["cat", "-u"] and document["env"] == {"DEPLOY_TOKEN": "***"}
+    assert document["availability"] == [
+        {"provider": "command", "available": True, "reason": "runs cat"}
+    ]

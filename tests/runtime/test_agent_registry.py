@@ -43,16 +43,35 @@ def test_builtins_then_files_then_inline(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("provider: command\ncomand: [x]\n", "comand"),
+        ("provider: command\ncomand: [x]\n", "comand: unknown field (did you mean 'command'?)"),
         ("provider: !!python/object:os.system x\n", "tag"),
         ("- just\n- a list\n", "mapping"),
+        ("role: [unclosed\n", "line 2, column 1"),
+        ("provider: command\n\x00", "NUL"),
     ],
 )
-def test_bad_agent_files_are_validation_errors(tmp_path: Path, text: str, expected: str) -> None:
+def test_bad_agent_files_break_only_their_agent(tmp_path: Path, text: str, expected: str) -> None:
     path = agent_file(tmp_path, "bad.yaml", text)
+    agent_file(tmp_path, "fine.yaml", "provider: command\ncommand: [cat]\n")
+    registry = AgentRegistry.load(workdir=tmp_path)
+    assert "fine" in registry and "bad" not in registry and set(registry.names()) >= BUILTINS
+    assert registry.broken["bad"].source == str(path)
     with pytest.raises(WorkflowValidationError) as caught:
-        AgentRegistry.load(workdir=tmp_path)
+        registry.get("bad")
     assert str(path) in str(caught.value) and expected in str(caught.value)
+    (issue,) = Router(registry).check_agents([("steps[0].agent", "bad")])
+    assert str(path) in issue.message and expected in issue.message
+
+
+def test_a_broken_file_replaces_the_builtin_it_names_and_inline_replaces_both(
+    tmp_path: Path,
+) -> None:
+    agent_file(tmp_path, "backend.yaml", "provider: [unclosed\n")
+    with pytest.raises(WorkflowValidationError, match=r"backend\.yaml"):
+        AgentRegistry.load(workdir=tmp_path).get("backend")  # not the built-in, silently
+    inline = {"backend": AgentSpec(provider="command", command=["true"])}
+    registry = AgentRegistry.load(workdir=tmp_path, inline=inline)
+    assert registry.get("backend").command == ["true"] and not registry.broken
 
 
 def test_router_names_every_unusable_agent(tmp_path: Path) -> None:

@@ -5,6 +5,11 @@ profiles below, then `.automatosx/agents/*.yaml` in the working directory (one a
 named by the file's stem or its `name:` key), then the workflow's inline `agents:`. The
 built-ins carry a role and a system prompt but no provider: a user (or the providers room)
 says which provider serves them.
+
+A broken agent file (bad YAML, an unknown field, unreadable) breaks only the agent it
+defines: the registry keeps the file and its problem under the agent's name, so `ax agent
+list` still lists the others (with a warning naming the file), a workflow that never uses
+that agent still runs, and asking for the agent is an error naming the file.
 """
 
 from __future__ import annotations
@@ -80,23 +85,52 @@ class RegisteredAgent:
     source: str  # "builtin", the agent file's path, or "workflow"
 
 
-class AgentRegistry:
-    """Agents by name, each remembering where it was defined (for `ax agent show`)."""
+@dataclass(frozen=True)
+class BrokenAgent:
+    """An agent whose file could not be used: the file and what is wrong with it."""
 
-    def __init__(self, agents: Mapping[str, RegisteredAgent]) -> None:
+    name: str
+    source: str  # the agent file's path
+    error: WorkflowValidationError
+
+    @property
+    def problem(self) -> str:
+        """What is wrong, without the file name (the error's text starts with it)."""
+        return str(self.error).removeprefix(f"{self.source}: ")
+
+
+class AgentRegistry:
+    """Agents by name, each remembering where it was defined (for `ax agent show`), and the
+    agents whose files are broken."""
+
+    def __init__(
+        self,
+        agents: Mapping[str, RegisteredAgent],
+        broken: Mapping[str, BrokenAgent] | None = None,
+    ) -> None:
         self._agents = dict(agents)
+        self.broken: dict[str, BrokenAgent] = dict(broken or {})
 
     @classmethod
     def load(
         cls, *, workdir: Path | None = None, inline: Mapping[str, AgentSpec] | None = None
     ) -> AgentRegistry:
-        """Built-ins, then the working directory's agent files, then inline agents."""
+        """Built-ins, then the working directory's agent files, then inline agents. A
+        broken file replaces the agent it names (a broken `backend.yaml` does not silently
+        fall back to the built-in backend); an inline agent of that name replaces both."""
         agents = {n: RegisteredAgent(n, s, "builtin") for n, s in builtin_agents().items()}
-        for name, spec, path in _agent_files(workdir or Path.cwd()):
-            agents[name] = RegisteredAgent(name, spec, str(path))
+        broken: dict[str, BrokenAgent] = {}
+        for found in _agent_files(workdir or Path.cwd()):
+            if isinstance(found, BrokenAgent):
+                agents.pop(found.name, None)
+                broken[found.name] = found
+            else:
+                broken.pop(found.name, None)
+                agents[found.name] = found
         for name, spec in (inline or {}).items():
+            broken.pop(name, None)
             agents[name] = RegisteredAgent(name, spec, "workflow")
-        return cls(agents)
+        return cls(agents, broken)
 
     def __contains__(self, name: object) -> bool:
         return name in self._agents
@@ -108,9 +142,13 @@ class AgentRegistry:
         return sorted(self._agents)
 
     def entry(self, name: str) -> RegisteredAgent:
+        """The agent; its file's validation error if the file is broken, NotFoundError
+        naming the known agents if there is no such agent."""
         try:
             return self._agents[name]
         except KeyError:
+            if name in self.broken:
+                raise self.broken[name].error from None
             known = ", ".join(self.names())
             raise NotFoundError(f"unknown agent {name!r} (known agents: {known})") from None
 
@@ -119,42 +157,59 @@ class AgentRegistry:
         return self.entry(name).spec
 
 
-def _agent_files(workdir: Path) -> Iterator[tuple[str, AgentSpec, Path]]:
+def _agent_files(workdir: Path) -> Iterator[RegisteredAgent | BrokenAgent]:
     folder = workdir / AGENTS_DIR
     if not folder.is_dir():
         return
     for path in sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")]):
-        data = _read_agent_file(path)
-        name = str(data.pop("name", path.stem))
+        name = path.stem
         try:
-            spec = AgentSpec.model_validate(data)
-        except ValidationError as exc:
-            issues = [
-                ValidationIssue(".".join(str(p) for p in err["loc"]), err["msg"])
-                for err in exc.errors()
-            ]
-            raise WorkflowValidationError(issues, source=str(path)) from None
-        yield name, spec, path
+            data = _read_agent_file(path)
+            given = data.pop("name", name)
+            name = given if isinstance(given, str) and given else name
+            yield RegisteredAgent(name, _agent_spec(data, path), str(path))
+        except WorkflowValidationError as exc:
+            yield BrokenAgent(name, str(path), exc)
+
+
+def _agent_spec(data: dict[str, Any], path: Path) -> AgentSpec:
+    try:
+        return AgentSpec.model_validate(data)
+    except ValidationError as exc:
+        issues = [
+            ValidationIssue(
+                ".".join(str(p) for p in err["loc"]),
+                _unknown_field(str(err["loc"][-1])) if err["type"] == "extra_forbidden"
+                else err["msg"],
+            )
+            for err in exc.errors()
+        ]  # fmt: skip
+        raise WorkflowValidationError(issues, source=str(path)) from None
+
+
+def _unknown_field(name: str) -> str:
+    """As for workflow files: the closest field name, else the allowed ones."""
+    import difflib
+
+    allowed = [field.alias or key for key, field in AgentSpec.model_fields.items()]
+    close = difflib.get_close_matches(name, [*allowed, "name"], n=1, cutoff=0.6)
+    if close:
+        return f"unknown field (did you mean '{close[0]}'?)"
+    return "unknown field (allowed: " + ", ".join(["name", *allowed]) + ")"
 
 
 def _read_agent_file(path: Path) -> dict[str, Any]:
-    """The workflow files' bounded YAML reader (no tags, no alias bombs), bounded size, and
-    a mapping at the top."""
-    if path.stat().st_size > AGENT_FILE_MAX_BYTES:
-        raise WorkflowValidationError(
-            [ValidationIssue("", f"file is larger than {AGENT_FILE_MAX_BYTES} bytes")], str(path)
-        )
-    import yaml  # only when there are agent files: PyYAML costs ~15 ms of start-up
+    """The workflow files' reader (a regular file, bounded size, no YAML tags or alias
+    bombs, errors with line and column), and a mapping at the top."""
+    from automatosx.definition.loader import parse_document, read_file
 
-    from automatosx.definition.safe_yaml import YamlLimitError, load_yaml
-
-    try:
-        data = load_yaml(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, YamlLimitError, UnicodeDecodeError) as exc:
-        message = " ".join(str(exc).split())
-        raise WorkflowValidationError([ValidationIssue("", message)], str(path)) from None
+    source = str(path)
+    data = parse_document(
+        read_file(path, max_bytes=AGENT_FILE_MAX_BYTES),
+        source=source, fmt="yaml", max_bytes=AGENT_FILE_MAX_BYTES,
+    )  # fmt: skip
     if not isinstance(data, dict):
         raise WorkflowValidationError(
-            [ValidationIssue("", "an agent file must be a mapping of agent fields")], str(path)
+            [ValidationIssue("", "an agent file must be a mapping of agent fields")], source
         )
     return data

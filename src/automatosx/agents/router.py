@@ -109,6 +109,9 @@ class Router:
         return issues
 
     def _agent_problem(self, agent: str) -> str | None:
+        broken = self.registry.broken.get(agent)
+        if broken is not None:
+            return f"agent {agent!r} cannot be used: {broken.source}: {broken.problem}"
         if agent not in self.registry:
             return f"unknown agent {agent!r} (known agents: {', '.join(self.registry.names())})"
         spec = self.registry.get(agent)

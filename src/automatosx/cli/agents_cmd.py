@@ -9,7 +9,6 @@ cost; it exits 1 when the call fails. Secret-looking `env` values are shown as `
 
 from __future__ import annotations
 
-import asyncio
 import sys
 import time
 from pathlib import Path
@@ -18,7 +17,14 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from automatosx.cli.apps import agent_app, provider_app
-from automatosx.cli.output import OutputFormat, console, escape, human_duration, print_json
+from automatosx.cli.output import (
+    OutputFormat,
+    console,
+    err_console,
+    escape,
+    human_duration,
+    print_json,
+)
 from automatosx.errors import NotFoundError
 from automatosx.secrets import masked_env
 
@@ -81,6 +87,7 @@ def agent_list(output: OutputFormat = FORMAT_OPTION) -> None:
     """List the agents: built-in profiles, then .automatosx/agents/*.yaml."""
     router = _router()
     documents = [agent_document(router, entry, full=False) for entry in router.registry]
+    _warn_broken(router)
     if output == OutputFormat.json:
         print_json(documents)
         return
@@ -100,6 +107,16 @@ def agent_list(output: OutputFormat = FORMAT_OPTION) -> None:
     console.print(table)
 
 
+def _warn_broken(router: Router) -> None:
+    """One `warning:` line on stderr per broken agent file: the others are still listed."""
+    for broken in sorted(router.registry.broken.values(), key=lambda b: b.source):
+        problem = " ".join(broken.problem.split())
+        err_console.print(
+            f"warning: {broken.source}: {problem} (agent {broken.name!r} is left out)",
+            markup=False, highlight=False, soft_wrap=True,
+        )  # fmt: skip
+
+
 def _providers_text(doc: dict[str, Any]) -> str:
     if doc["providers"]:
         return " > ".join(doc["providers"])
@@ -112,29 +129,19 @@ def agent_show(
     name: str = typer.Argument(..., help="Agent name.", show_default=False),
     output: OutputFormat = FORMAT_OPTION,
 ) -> None:
-    """Show one agent: its fields, where it is defined, and its providers' availability."""
+    """Show one agent as YAML: its fields, where it is defined, and whether each of its
+    providers is available here (and why not)."""
     router = _router()
     document = agent_document(router, router.registry.entry(name), full=True)
     if output == OutputFormat.json:
         print_json(document)
         return
-    from rich.table import Table
+    from automatosx.definition.serialize import dump_yaml
 
-    table = Table(box=None, show_header=False)
-    table.add_column(style="bold")
-    table.add_column()
-    skip = {"availability", "systemPrompt", "providers", "resolvedProviders"}
-    table.add_row("providers", escape(_providers_text(document)))
-    for key, value in document.items():
-        if key not in skip and value not in (None, {}, []):
-            table.add_row(key, escape(value if isinstance(value, str) else str(value)))
-    console.print(table)
-    if document.get("systemPrompt"):
-        console.print("[bold]systemPrompt[/bold]")
-        console.print(escape(document["systemPrompt"]))
-    for row in document["availability"]:
-        mark = "[green]available[/green]" if row["available"] else "[red]unavailable[/red]"
-        console.print(f"{escape(row['provider'])}: {mark} ({escape(row['reason'])})")
+    shown = {k: v for k, v in document.items() if v not in (None, {}, [])}
+    shown["availability"] = document["availability"]
+    # Through the console, which neutralises control characters YAML leaves as they are.
+    console.print(dump_yaml(shown), end="", markup=False, highlight=False, soft_wrap=True)
 
 
 @provider_app.command("list")
@@ -213,6 +220,8 @@ def provider_test(
         agent_name=agent or f"{name}-test", agent=spec, prompt=TEST_PROMPT,
         timeout_s=timeout, workdir=Path.cwd(),
     )  # fmt: skip
+    import asyncio  # here, not at the top: it costs every `ax` command ~60 ms to import
+
     started = time.monotonic()
     try:
         result = asyncio.run(_one_call(router, call, timeout))
@@ -224,6 +233,8 @@ def provider_test(
 
 
 async def _one_call(router: Router, call: Any, timeout: float) -> ProviderResult:
+    import asyncio
+
     from automatosx.agents.providers.http_api import close_shared_client
     from automatosx.errors import StepError
 

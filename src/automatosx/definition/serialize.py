@@ -29,24 +29,34 @@ _UNICODE_LINE_BREAKS = ("\x85", "\u2028", "\u2029")
 
 def _represent_text(dumper: yaml.SafeDumper, data: str) -> yaml.ScalarNode:
     """PyYAML folds Unicode line breaks (NEL, LS, PS) inside single-quoted or plain text, so
-    text holding one is written double-quoted, where they are escaped and survive."""
+    text holding one is written double-quoted, where they are escaped and survive. Other
+    text of several lines is a literal block (`|`), as a person writes a prompt; PyYAML
+    falls back to quotes when a block cannot hold the text exactly."""
     if any(mark in data for mark in _UNICODE_LINE_BREAKS):
         return dumper.represent_scalar("tag:yaml.org,2002:str", data, style='"')
+    if "\n" in data.rstrip("\n"):
+        return dumper.represent_scalar("tag:yaml.org,2002:str", data, style="|")
     return dumper.represent_str(data)
 
 
 _PlainDumper.add_representer(str, _represent_text)
 
 
-def to_yaml(definition: WorkflowDefinition) -> str:
+def dump_yaml(data: Any) -> str:
+    """Plain data as block-style YAML in the order given, with no anchors or tags: what
+    `to_yaml` writes, and what the CLI prints for people (`ax agent show`)."""
     return yaml.dump(
-        definition.to_data(),
+        data,
         Dumper=_PlainDumper,
         sort_keys=False,
         allow_unicode=True,
         default_flow_style=False,
         width=100,
     )
+
+
+def to_yaml(definition: WorkflowDefinition) -> str:
+    return dump_yaml(definition.to_data())
 
 
 def to_json(definition: WorkflowDefinition, *, indent: int | None = 2) -> str:
