@@ -132,6 +132,27 @@ def bench_large() -> Figures:
     return {"large_10000_validate_s": validate.wall_s, "large_10000_peak_rss_mb": run.peak_rss_mb}
 
 
+def bench_status() -> Figures:
+    """`ax workflow status` of a completed 10,000-step execution, table and JSON: what a
+    person or a script pays to look at a large run (linear in its steps)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        db = Path(tmp) / "status.db"
+        path = write_workflow(shapes.layered(10_000), Path(tmp))
+        run = run_ax(["workflow", "run", str(path), "--format", "json"], db=db)
+        if run.document is None:
+            raise RuntimeError(run.stderr[-500:])
+        status = ["workflow", "status", run.document["executionId"]]
+        table = [run_ax(status, db=db) for _ in range(3)]
+        json_runs = [run_ax([*status, "--format", "json"], db=db) for _ in range(3)]
+    for done in (*table, *json_runs):
+        if done.returncode != 0:
+            raise RuntimeError(done.stderr[-500:])
+    return {
+        "status_10000_table_s": statistics.median(r.wall_s for r in table),
+        "status_10000_json_s": statistics.median(r.wall_s for r in json_runs),
+    }
+
+
 def bench_startup() -> Figures:
     with tempfile.TemporaryDirectory() as tmp:
         path = write_workflow(shapes.chain(100), Path(tmp))
@@ -244,6 +265,7 @@ BENCHMARKS: dict[str, Callable[[], Figures]] = {
     "for-each": bench_for_each,
     "diamond": bench_diamond,
     "large": bench_large,
+    "status": bench_status,
     "startup": bench_startup,
     "http": bench_http,
     "resume": bench_resume,
@@ -264,6 +286,8 @@ TARGETS: dict[str, tuple[str, Callable[[float, Figures], bool]]] = {
     "fanout_200_peak_rss_mb": ("< 60 MB", lambda v, f: v < 60),
     "large_10000_peak_rss_mb": ("< 150 MB", lambda v, f: v < 150),
     "large_10000_validate_s": ("< 1 s", lambda v, f: v < 1.0),
+    "status_10000_table_s": ("< 0.5 s", lambda v, f: v < 0.5),
+    "status_10000_json_s": ("< 0.5 s", lambda v, f: v < 0.5),
     "http_500_loop_lag_max_ms": ("< 50 ms", lambda v, f: v < 50),
     "foreach_1000_peak_rss_mb": ("< 100 MB", lambda v, f: v < 100),
     "foreach_over_static_fanout": (">= 0.8 (steps/s of the static fan-out)", lambda v, f: v >= 0.8),
@@ -375,6 +399,8 @@ FLOOR_OF: dict[str, tuple[str, ...]] = {
         "thread_round_trip_ms",
     ),
     "ax_version_s": ("python_startup_s",),
+    "status_10000_table_s": ("python_loop_1e6_ms",),
+    "status_10000_json_s": ("python_loop_1e6_ms",),
     "ax_validate_100_s": ("python_startup_s",),
     "start_to_first_step_s": ("python_startup_s",),
     "resume_to_first_rerun_step_s": ("python_startup_s",),

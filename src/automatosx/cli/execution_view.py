@@ -52,21 +52,24 @@ def render_execution(
         )
     if not steps:
         return
-    table = Table(show_edge=False, pad_edge=False, header_style="bold")
-    for column in ("Step", "State", "Attempts", "Duration", "Agent", "Provider", "Error"):
-        table.add_column(column, no_wrap=column != "Error", overflow="fold")
-    for key, step in steps.items():
-        table.add_row(
-            key,
-            output.styled_state(step["state"]),
-            str(step["attempts"]),
-            output.human_duration(step["durationMs"]),
-            step["agent"] or "-",
-            step["provider"] or "-",
-            _escape(step["error"]) if step["error"] else "",
-        )
     out.print()
-    out.print(table)
+    out.file.flush()
+    output.write_table(
+        out,
+        ("Step", "State", "Attempts", "Duration", "Agent", "Provider", "Error"),
+        (
+            (
+                (key, None),
+                (step["state"], output.STATE_STYLES.get(step["state"])),
+                (str(step["attempts"]), None),
+                (output.human_duration(step["durationMs"]), None),
+                (step["agent"] or "-", None),
+                (step["provider"] or "-", None),
+                (step["error"] or "", None),
+            )
+            for key, step in steps.items()
+        ),
+    )
     for key in final_steps:
         if key in document["stepResults"]:
             out.print()

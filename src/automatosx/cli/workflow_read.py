@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 import time
 from contextlib import AbstractContextManager
+from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
 import typer
@@ -24,6 +26,7 @@ from automatosx.cli.output import (
     human_duration,
     human_size,
     iso,
+    neutralise,
     print_json,
     relative_time,
     styled_state,
@@ -147,6 +150,38 @@ def status_command(id: str = ID_ARGUMENT, format: OutputFormat = FORMAT_OPTION) 
         print_json(document)
     else:
         render_execution(document, final_steps=ends)
+
+
+class OutputShape(StrEnum):
+    text = "text"
+    json = "json"
+
+
+@workflow_app.command("output")
+def output_command(
+    id: str = ID_ARGUMENT,
+    step: str = typer.Argument(
+        ..., help="Step key, or a forEach item such as review[3].", show_default=False
+    ),
+    format: OutputShape = typer.Option(
+        OutputShape.text, "--format", help="text: as it is (JSON pretty); json: compact JSON."
+    ),
+) -> None:
+    """One step's output: text as the agent gave it, JSON pretty-printed.
+
+    Control characters are shown escaped in the text format; `--format json` prints the
+    output exactly, as one JSON document (for `jq -r` and scripts)."""
+    from automatosx.views.execution import step_output
+
+    with opened_store() as store:
+        value = step_output(store, store.get_execution(id), step)
+    if format is OutputShape.json:
+        sys.stdout.write(json.dumps(value, ensure_ascii=False) + "\n")
+    elif isinstance(value, str):
+        sys.stdout.write(neutralise(value) + ("" if value.endswith("\n") else "\n"))
+    else:
+        sys.stdout.write(neutralise(json.dumps(value, indent=2, ensure_ascii=False)) + "\n")
+    sys.stdout.flush()
 
 
 @workflow_app.command("events")

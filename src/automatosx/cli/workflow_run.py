@@ -8,7 +8,6 @@ outcome: 0 completed, 1 failed, 3 cancelled, 4 paused. Ctrl-C or SIGTERM cancels
 
 from __future__ import annotations
 
-import asyncio
 import signal
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
@@ -176,6 +175,7 @@ def announce(execution_id: str, verb: str) -> None:
 
 def drive(runner: ExecutionRunner) -> ExecutionOutcome:
     """Run the execution on a fresh event loop; SIGINT/SIGTERM cancel it cleanly."""
+    import asyncio  # here: importing it costs every `ax` command ~60 ms
 
     async def main() -> ExecutionOutcome:
         loop = asyncio.get_running_loop()

@@ -12,9 +12,8 @@ per-step claim (`FOR UPDATE SKIP LOCKED` on PostgreSQL) when steps are spread ov
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from automatosx.definition.models import WorkflowDefinition
 from automatosx.store.records import (
     CheckpointRecord,
     ControlRequest,
@@ -27,6 +26,9 @@ from automatosx.store.records import (
     WorkflowRecord,
     WriteOp,
 )
+
+if TYPE_CHECKING:
+    from automatosx.definition.models import WorkflowDefinition
 
 
 class Store(Protocol):

@@ -118,31 +118,33 @@ def step_from_row(row: Any) -> StepExecutionRecord:
 
 
 def instance_from_row(row: Any) -> StepInstanceRecord:
-    return StepInstanceRecord(
-        execution_id=row[0],
-        key=row[1],
-        step_key=row[2],
-        position=int(row[3]),
-        state=row[4],
-        parent_key=row[5],
-        item_index=_opt_int(row[6]),
-        attempt=int(row[7]),
-        failures=int(row[8]),
-        agent=row[9],
-        provider=row[10],
-        model=row[11],
-        output=load_json(row[12]),
-        error_kind=row[13],
-        error_message=row[14],
-        started_at=_opt_float(row[15]),
-        completed_at=_opt_float(row[16]),
-        duration_ms=_opt_int(row[17]),
-        retry_at=_opt_float(row[18]),
-        tokens_in=_opt_int(row[19]),
-        tokens_out=_opt_int(row[20]),
-        cost_usd=_opt_float(row[21]),
-        skip_reason=row[22],
-        items=load_json(row[23]),
+    return StepInstanceRecord.from_fields(
+        {
+            "execution_id": row[0],
+            "key": row[1],
+            "step_key": row[2],
+            "position": int(row[3]),
+            "state": row[4],
+            "parent_key": row[5],
+            "item_index": _opt_int(row[6]),
+            "attempt": int(row[7]),
+            "failures": int(row[8]),
+            "agent": row[9],
+            "provider": row[10],
+            "model": row[11],
+            "output": load_json(row[12]),
+            "error_kind": row[13],
+            "error_message": row[14],
+            "started_at": _opt_float(row[15]),
+            "completed_at": _opt_float(row[16]),
+            "duration_ms": _opt_int(row[17]),
+            "retry_at": _opt_float(row[18]),
+            "tokens_in": _opt_int(row[19]),
+            "tokens_out": _opt_int(row[20]),
+            "cost_usd": _opt_float(row[21]),
+            "skip_reason": row[22],
+            "items": load_json(row[23]),
+        }
     )
 
 

@@ -18,9 +18,8 @@ import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
-from typing import Any, ClassVar, cast
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
-from automatosx.definition.models import WorkflowDefinition
 from automatosx.errors import LeaseLostError, NotFoundError, StateConflictError
 from automatosx.store import workflow_sql
 from automatosx.store.codec import ColumnCodec, load_json
@@ -52,6 +51,9 @@ from automatosx.store.rows import (
     workflow_from_row,
 )
 from automatosx.store.write_ops import Connection, apply_ops
+
+if TYPE_CHECKING:
+    from automatosx.definition.models import WorkflowDefinition
 
 MIN_PREFIX_LENGTH = 8
 _ID_PREFIX = re.compile(r"^[0-9a-f-]+$")

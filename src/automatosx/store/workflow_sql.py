@@ -10,14 +10,16 @@ from __future__ import annotations
 import re
 import time
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from automatosx.definition.models import WorkflowDefinition
 from automatosx.secrets import MASK, declared_names, is_secret_name, reference_name
 from automatosx.store.codec import ColumnCodec
 from automatosx.store.records import WorkflowRecord
 from automatosx.store.rows import WORKFLOW_COLUMNS, workflow_from_row
 from automatosx.store.write_ops import Connection
+
+if TYPE_CHECKING:
+    from automatosx.definition.models import WorkflowDefinition
 
 UPSERT_WORKFLOW = (
     "INSERT INTO workflows (id, name, version, description, author, tags, definition, "

@@ -13,9 +13,10 @@ provider reported any), a forEach step its number of `items`, and the execution 
 
 from __future__ import annotations
 
+import difflib
 from typing import Any
 
-from automatosx.errors import NotFoundError
+from automatosx.errors import NotFoundError, StateConflictError
 from automatosx.store.base import Store
 from automatosx.store.liveness import is_orphaned
 from automatosx.store.records import ExecutionRecord, StepExecutionRecord, StepInstanceRecord
@@ -27,13 +28,19 @@ def execution_document(store: Store, execution: ExecutionRecord) -> dict[str, An
     instances = store.list_instances(execution.id)
     usage: dict[str, _Usage] = {}
     totals = _Usage()
-    for attempt in store.list_step_executions(execution.id, instances=instances):
+    earlier = set()
+    for attempt in store.list_step_executions(execution.id, instances=()):  # earlier attempts
         usage.setdefault(attempt.step_key, _Usage()).add(attempt)
         totals.add(attempt)
+        earlier.add((attempt.step_key, attempt.attempt))
     steps: dict[str, Any] = {}
     results: dict[str, Any] = {}
     for instance in instances:
-        steps[instance.key] = step_document(instance, usage.get(instance.key, _Usage()))
+        step_usage = usage.get(instance.key) or _Usage()
+        if instance.attempt and (instance.key, instance.attempt) not in earlier:
+            step_usage.add(instance)  # the latest attempt's usage is the instance's own
+            totals.add(instance)
+        steps[instance.key] = step_document(instance, step_usage)
         if instance.state == "completed" and instance.parent_key is None:
             results[instance.key] = instance.output  # a forEach's is its items' outputs
     return {
@@ -69,6 +76,25 @@ def step_document(instance: StepInstanceRecord, usage: _Usage) -> dict[str, Any]
     return document
 
 
+def step_output(store: Store, execution: ExecutionRecord, key: str) -> Any:
+    """The output of one completed step instance (`ax workflow output`): a step's, an
+    item's (`review[3]`), or a forEach step's list of its items' outputs. An unknown key is
+    NotFoundError (with the closest key); a step that has not completed, a conflict that
+    says what it is instead."""
+    instances = {instance.key: instance for instance in store.list_instances(execution.id)}
+    instance = instances.get(key)
+    if instance is None:
+        close = difflib.get_close_matches(key, list(instances), n=1)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        raise NotFoundError(f"execution {execution.id} has no step '{key}'{hint}")
+    if instance.state != "completed":
+        why = instance.skip_reason or error_text(instance.error_kind, instance.error_message)
+        raise StateConflictError(
+            f"step '{key}' is {instance.state}{f' ({why})' if why else ''}: it has no output"
+        )
+    return instance.output
+
+
 def final_steps(store: Store, execution: ExecutionRecord) -> list[str]:
     """Steps no other step depends on, in file order: the workflow's end products."""
     try:
@@ -93,7 +119,7 @@ class _Usage:
         self.tokens_out: int | None = None
         self.cost_usd: float | None = None
 
-    def add(self, attempt: StepExecutionRecord) -> None:
+    def add(self, attempt: StepExecutionRecord | StepInstanceRecord) -> None:
         if attempt.tokens_in is not None:
             self.tokens_in = (self.tokens_in or 0) + attempt.tokens_in
         if attempt.tokens_out is not None:
