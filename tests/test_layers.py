@@ -9,7 +9,7 @@ import ast
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "src" / "automatosx"
-BOTTOM = {"errors", "secrets", "priority"}
+BOTTOM = {"errors", "secrets", "priority", "settings"}
 # room -> the rooms it may import from (besides itself and the bottom modules)
 ALLOWED: dict[str, set[str]] = {
     "bottom": set(),

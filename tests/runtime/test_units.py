@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from automatosx.definition.validation import validate_document
-from automatosx.errors import WorkflowValidationError
+from automatosx.errors import AxError, WorkflowValidationError
 from automatosx.runtime.attempts import retry_rules
 from automatosx.runtime.context import check_context, parse_context
 from automatosx.runtime.lease import lease_seconds
@@ -80,4 +80,7 @@ def test_lease_owner_liveness(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AX_LEASE_SECONDS", "1.5")
     assert lease_seconds() == 1.5
     monkeypatch.setenv("AX_LEASE_SECONDS", "nonsense")
+    with pytest.raises(AxError, match="AX_LEASE_SECONDS must be a positive number"):
+        lease_seconds()  # an error, not a 30 s lease nobody asked for
+    monkeypatch.delenv("AX_LEASE_SECONDS")
     assert lease_seconds() == 30.0

@@ -39,8 +39,13 @@ def _root(
         callback=_show_version,
         is_eager=True,
     ),
+    debug: bool = typer.Option(
+        False,
+        "--debug",
+        help="On an error, also print the Python traceback (the exit code stays the same). "
+        "Accepted anywhere on the command line.",
+    ),
 ) -> None:
-    """AutomatosX: durable, declarative orchestration of multi-agent AI workflows.
-
-    Add --debug anywhere to see a traceback instead of a one-line error.
-    """
+    """AutomatosX: durable, declarative orchestration of multi-agent AI workflows."""
+    # `ax` takes --debug out of the arguments before Typer parses them (cli/main.py), so it
+    # works after a subcommand too; the option is declared here so that `ax --help` lists it.

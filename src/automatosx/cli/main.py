@@ -2,7 +2,10 @@
 
 `--version` is answered before Typer, Rich or pydantic are imported so start-up stays close to
 a bare interpreter. Every project error becomes one `error:` line on stderr and its exit code;
-an unexpected exception too, unless `--debug` asks for the traceback.
+an unexpected exception too (exit 1). `--debug` (anywhere on the line) also prints the
+traceback first, and keeps the exit code: a script that tells bad input (2) from a failed
+run (1) must not see the answer change because someone asked for details. The `AX_*`
+settings are checked before any command runs (not for `--help`, which must always work).
 """
 
 from __future__ import annotations
@@ -27,14 +30,19 @@ def _run(args: list[str], *, debug: bool) -> int:
     from automatosx.errors import AxError
 
     try:
+        if "--help" not in args:
+            from automatosx.settings import check_settings
+
+            check_settings()
         from automatosx.cli.commands import app
 
         result = app(args=args, prog_name="ax", standalone_mode=False)
         return int(result) if isinstance(result, int) else 0
     except AxError as exc:
         if debug:
-            raise
-        _error(str(exc))
+            _traceback()
+        for line in exc.lines():
+            _error(line)
         return exc.exit_code
     except KeyboardInterrupt:
         _error("interrupted")
@@ -52,13 +60,25 @@ def _run(args: list[str], *, debug: bool) -> int:
             _error(exc.format_message())
             return 2 if exc.exit_code == 2 else int(exc.exit_code)
         if debug:
-            raise
-        _error(f"unexpected {type(exc).__name__}: {exc} (run with --debug for a traceback)")
+            _traceback()
+            _error(f"unexpected {type(exc).__name__}: {exc}")
+        else:
+            _error(f"unexpected {type(exc).__name__}: {exc} (run with --debug for a traceback)")
         return 1
 
 
+def _traceback() -> None:
+    """The exception being handled, as Python prints it, on stderr (for `--debug`)."""
+    import traceback
+
+    sys.stderr.write(traceback.format_exc())
+    sys.stderr.flush()
+
+
 def _error(message: str) -> None:
-    first_line = " ".join(message.split("\n")).strip()
+    from automatosx.cli.output import neutralise  # a message may quote the file or an agent
+
+    first_line = neutralise(" ".join(message.split("\n")).strip())
     sys.stderr.write(f"error: {first_line}\n")
     sys.stderr.flush()
 

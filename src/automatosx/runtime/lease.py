@@ -12,20 +12,16 @@ import os
 import socket
 import uuid
 
+from automatosx import settings
+
 DEFAULT_LEASE_SECONDS = 30.0
 CONTROL_POLL_S = 0.1  # how often a runner looks for pause/cancel requests
 
 
 def lease_seconds() -> float:
-    """`AX_LEASE_SECONDS` if set (tests use ~1 s), else 30 s."""
-    raw = os.environ.get("AX_LEASE_SECONDS")
-    if not raw:
-        return DEFAULT_LEASE_SECONDS
-    try:
-        value = float(raw)
-    except ValueError:
-        return DEFAULT_LEASE_SECONDS
-    return value if value > 0 else DEFAULT_LEASE_SECONDS
+    """`AX_LEASE_SECONDS` if set (tests use ~1 s), else 30 s; an unusable value is an error
+    (`automatosx.settings`), not a lease nobody asked for."""
+    return settings.lease_seconds() or DEFAULT_LEASE_SECONDS
 
 
 def heartbeat_interval(seconds: float) -> float:

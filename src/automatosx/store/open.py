@@ -1,9 +1,14 @@
 """Choosing and opening the store from `AX_DB` (SPEC section 6).
 
 `AX_DB` unset: `.automatosx/ax.db` under the working directory. A `postgresql://` (or
-`postgres://`) URL selects PostgreSQL; anything else is a SQLite file path (`sqlite:///rel.db`,
-`sqlite:////abs.db` and `:memory:` accepted). `AX_DB_SYNC=full` asks SQLite for
+`postgres://`) URL selects PostgreSQL; a SQLite file is a path (`sqlite:///rel.db`,
+`sqlite:////abs.db` and `:memory:` accepted); any other `scheme://` is an error
+(`automatosx.settings` reads and checks the variables). `AX_DB_SYNC=full` asks SQLite for
 fsync-per-commit durability.
+
+A command that only reads opens the store with `create=False`: a SQLite file that does not
+exist is not created (nor its folder); an empty in-memory store stands in, so the reader
+answers as for a new database (empty lists, unknown IDs) and leaves no file behind.
 """
 
 from __future__ import annotations
@@ -11,28 +16,15 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 from automatosx.secrets import SecretRedactor
+from automatosx.settings import database_location, db_sync, is_postgres_url
 from automatosx.store.base import Store
-
-DEFAULT_DB = Path(".automatosx") / "ax.db"
 
 
 def resolve_location(url: str | None = None) -> str:
     """The database location `open_store` would use (for messages and diagnostics)."""
-    location = url if url is not None else os.environ.get("AX_DB", "").strip()
-    if not location:
-        return str(Path.cwd() / DEFAULT_DB)
-    if location.startswith("sqlite:///"):  # SQLAlchemy style: 3 slashes relative, 4 absolute
-        return location[len("sqlite:///") :]
-    if location.startswith("sqlite://"):
-        return location[len("sqlite://") :]
-    return location
-
-
-def is_postgres_url(location: str) -> bool:
-    return location.startswith(("postgresql://", "postgres://"))
+    return database_location(url)
 
 
 def open_store(
@@ -40,11 +32,14 @@ def open_store(
     *,
     synchronous: str | None = None,
     redactor: SecretRedactor | None = None,
+    create: bool = True,
 ) -> Store:
     """Opens (creating and migrating if needed) the store at `url`, default from `AX_DB`.
 
     `synchronous` ("normal" or "full", SQLite only) defaults to `AX_DB_SYNC`, else "normal".
     `redactor` defaults to one built from the current environment's secret variables.
+    `create=False`: a missing SQLite file is not created; an empty in-memory store is
+    returned instead (see the module docstring).
     """
     location = resolve_location(url)
     if is_postgres_url(location):
@@ -53,14 +48,16 @@ def open_store(
         return PostgresStore(location, redactor=redactor)
     from automatosx.store.sqlite import SqliteStore
 
-    sync = (synchronous or os.environ.get("AX_DB_SYNC", "") or "normal").strip().lower()
+    sync = (synchronous or db_sync() or "normal").strip().lower()
+    if not create and location != ":memory:" and not os.path.lexists(location):
+        return SqliteStore(":memory:", synchronous=sync, redactor=redactor)
     return SqliteStore(location, synchronous=sync, redactor=redactor)
 
 
 @contextmanager
-def opened_store(url: str | None = None) -> Iterator[Store]:
+def opened_store(url: str | None = None, *, create: bool = True) -> Iterator[Store]:
     """`open_store` for a `with` block: the store is closed however the block ends."""
-    store = open_store(url)
+    store = open_store(url, create=create)
     try:
         yield store
     finally:

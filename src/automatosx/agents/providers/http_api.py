@@ -32,7 +32,6 @@ import email.utils
 import functools
 import itertools
 import json
-import os
 import ssl
 import time
 import weakref
@@ -41,6 +40,7 @@ from dataclasses import dataclass
 
 import httpx
 
+from automatosx import settings
 from automatosx.agents.providers.http_status import kind_for_status
 from automatosx.errors import StepError
 from automatosx.secrets import redact
@@ -50,8 +50,7 @@ POOL_LIMITS = httpx.Limits(max_connections=256, max_keepalive_connections=64, ke
 
 
 def _max_in_flight() -> int:
-    configured = os.environ.get("AX_HTTP_MAX_IN_FLIGHT", "")
-    return int(configured) if configured.isdigit() and int(configured) > 0 else 64
+    return settings.http_max_in_flight() or 64
 
 
 CONNECT_TIMEOUT_S = 10.0

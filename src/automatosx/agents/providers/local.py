@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from automatosx import settings
 from automatosx.agents.base import Availability, ProviderCall, ProviderResult
 from automatosx.agents.providers.prompting import chat_messages, read_output
 from automatosx.definition.models import AgentSpec
@@ -84,10 +85,7 @@ def thread_count() -> int:
     barrier after every layer, so when other work holds a core, a thread per core makes
     every token wait for the slowest one: measured here on 2 busy cores, 2 threads ran
     at 3-7 tokens/s where 1 thread kept 26-29."""
-    configured = os.environ.get("AX_LOCAL_THREADS", "")
-    if configured.isdigit() and int(configured) > 0:
-        return int(configured)
-    return max(1, (os.cpu_count() or 2) // 2)
+    return settings.local_threads() or max(1, (os.cpu_count() or 2) // 2)
 
 
 def _consume_outcome(worker: asyncio.Future[Any]) -> None:

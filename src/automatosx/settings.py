@@ -1,0 +1,131 @@
+"""The `AX_*` settings from the environment, read and checked in one place (SPEC section 7).
+
+A setting that is set but unusable is an error that names it, never a silent default:
+`AX_DB=mysql://x` once became a SQLite file `x` in a new folder `mysql:`, and
+`AX_LEASE_SECONDS=abc` a 30 s lease nobody asked for. The CLI calls `check_settings` before
+any command runs, so a typo is one `error:` line and exit 2 whichever command meets it; the
+accessors check again where the library reads them (the Python API has no CLI in front).
+
+An empty or blank value counts as unset. Each accessor returns None for "unset" and leaves
+the default to the module that knows why it is what it is.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+from automatosx.errors import AxError
+
+DEFAULT_DB = Path(".automatosx") / "ax.db"
+POSTGRES_SCHEMES = ("postgresql", "postgres")
+DB_SYNC_MODES = ("normal", "full")
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
+_DB_FORMS = (
+    "use a file path, sqlite:///relative.db, sqlite:////absolute.db, :memory: "
+    "or a postgresql:// URL"
+)
+
+
+class SettingError(AxError):
+    """An `AX_*` variable set to a value it cannot have."""
+
+
+def _raw(name: str, environ: Mapping[str, str] | None) -> str:
+    return (os.environ if environ is None else environ).get(name, "").strip()
+
+
+def database_location(value: str | None = None, environ: Mapping[str, str] | None = None) -> str:
+    """Where the store is: `value`, else `AX_DB`, else `.automatosx/ax.db` under the
+    working directory. The answer is `:memory:`, a PostgreSQL URL, or a SQLite file path
+    (`sqlite:///rel.db` is `rel.db`, `sqlite:////abs.db` is `/abs.db`). Any other
+    `scheme://` is refused; the message names the scheme only, since the rest of a URL may
+    hold a password."""
+    name = "AX_DB" if value is None else "the database location"
+    raw = _raw("AX_DB", environ) if value is None else value.strip()
+    if not raw:
+        return str(Path.cwd() / DEFAULT_DB)
+    match = _SCHEME.match(raw)
+    if match is None:
+        return raw  # a file path, or :memory:
+    scheme = match.group(1)
+    if scheme in POSTGRES_SCHEMES:
+        return raw
+    if scheme.lower() == "sqlite":
+        rest = raw[match.end() :]
+        path = rest[1:] if rest.startswith("/") else rest  # SQLAlchemy's 3 or 4 slashes
+        if not path:
+            raise SettingError(f"{name} {raw!r} names no database file: {_DB_FORMS}")
+        return path
+    raise SettingError(f"{name} has an unknown database scheme '{scheme}://': {_DB_FORMS}")
+
+
+def is_postgres_url(location: str) -> bool:
+    return location.startswith(tuple(f"{scheme}://" for scheme in POSTGRES_SCHEMES))
+
+
+def db_sync(environ: Mapping[str, str] | None = None) -> str | None:
+    """`AX_DB_SYNC`: "normal" or "full" (any case)."""
+    raw = _raw("AX_DB_SYNC", environ)
+    if not raw:
+        return None
+    if raw.lower() not in DB_SYNC_MODES:
+        raise SettingError(f"AX_DB_SYNC must be normal or full, got {raw!r}")
+    return raw.lower()
+
+
+def lease_seconds(environ: Mapping[str, str] | None = None) -> float | None:
+    """`AX_LEASE_SECONDS`: a positive number of seconds (fractions allowed: tests use ~1 s)."""
+    raw = _raw("AX_LEASE_SECONDS", environ)
+    if not raw:
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise SettingError(f"AX_LEASE_SECONDS must be a positive number of seconds, got {raw!r}")
+    return value
+
+
+def local_threads(environ: Mapping[str, str] | None = None) -> int | None:
+    """`AX_LOCAL_THREADS`: CPU threads for the embedded model."""
+    return _positive_int("AX_LOCAL_THREADS", environ)
+
+
+def http_max_in_flight(environ: Mapping[str, str] | None = None) -> int | None:
+    """`AX_HTTP_MAX_IN_FLIGHT`: HTTP provider calls in flight per process."""
+    return _positive_int("AX_HTTP_MAX_IN_FLIGHT", environ)
+
+
+def _positive_int(name: str, environ: Mapping[str, str] | None) -> int | None:
+    raw = _raw(name, environ)
+    if not raw:
+        return None
+    if not (raw.isascii() and raw.isdigit() and int(raw) > 0):
+        raise SettingError(f"{name} must be a positive whole number, got {raw!r}")
+    return int(raw)
+
+
+_CHECKS: tuple[Callable[[Mapping[str, str] | None], object], ...] = (
+    lambda environ: database_location(None, environ),
+    db_sync,
+    lease_seconds,
+    local_threads,
+    http_max_in_flight,
+)
+
+
+def check_settings(environ: Mapping[str, str] | None = None) -> None:
+    """Every setting at once: one error listing each bad one, or nothing."""
+    problems = []
+    for check in _CHECKS:
+        try:
+            check(environ)
+        except SettingError as exc:
+            problems.append(str(exc))
+    if problems:
+        raise SettingError("; ".join(problems))
