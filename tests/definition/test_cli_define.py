@@ -4,6 +4,7 @@ corpus of bad files (tests/definition/bad/): exit 2, the right message, no trace
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -155,6 +156,47 @@ def test_schema_command_prints_one_json_schema(run_ax: RunAx) -> None:
     schema = json.loads(result.stdout)
     assert schema["title"] == "AutomatosX workflow"
     assert "retryPolicy" in schema["$defs"]["StepSpec"]["properties"]
+
+
+def test_schema_titles_and_descriptions_speak_the_files_names(run_ax: RunAx) -> None:
+    """Every title and description in the whole schema, as an editor shows them: a
+    property's title is its key in the file (`timeoutMs`, not "Timeoutms"), and no text
+    names a Python spelling (`retryable_errors`) or Python values (`None`)."""
+    from automatosx.errors import ERROR_KINDS
+
+    schema = json.loads(run_ax("workflow", "schema").stdout)
+    titles: dict[str, str] = {}
+    descriptions: list[str] = []
+
+    def walk(node: object, path: str) -> None:
+        if isinstance(node, list):
+            for i, item in enumerate(node):
+                walk(item, f"{path}[{i}]")
+        if not isinstance(node, dict):
+            return
+        if isinstance(node.get("description"), str):
+            descriptions.append(node["description"])
+        for key, value in node.items():
+            if key == "properties":
+                for name, prop in value.items():
+                    titles[f"{path}.{name}"] = prop.get("title")
+                    assert prop.get("title") == name, (path, name, prop.get("title"))
+            if isinstance(value, dict | list):
+                walk(value, f"{path}.{key}")
+
+    walk(schema, "")
+    assert len(titles) > 40 and titles[".$defs.StepSpec.timeoutMs"] == "timeoutMs"
+    assert titles[".$defs.StepSpec.if"] == "if" and titles[".$defs.ForEachSpec.as"] == "as"
+    assert len(descriptions) >= 6
+    for text in descriptions:
+        snake = set(re.findall(r"\b[a-z]+(?:_[a-z]+)+\b", text)) - set(ERROR_KINDS)
+        assert not snake, (snake, text)
+        assert "None" not in text and "\n" not in text.replace("\n\n", ""), text
+    property_names = {key.rsplit(".", 1)[1] for key in titles}
+    for text in descriptions:  # every `name` quoted in a description is a key of the file
+        for quoted in re.findall(r"`([^`]+)`", text):
+            parts = set(quoted.split(".")) - {"context"}
+            assert parts <= property_names, (quoted, text)
 
 
 def test_bad_format_option_is_a_usage_error(run_ax: RunAx) -> None:

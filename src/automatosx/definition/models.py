@@ -3,6 +3,10 @@
 Field names are snake_case in Python and camelCase in files (`retry_policy` <-> `retryPolicy`);
 unknown keys are rejected so a typo never silently changes behaviour. Cross-field rules that
 need the whole file (unknown dependencies, cycles, placeholders) live in `validation.py`.
+
+The class docstrings are also the descriptions of `ax workflow schema`, which editors show
+to people writing files: they speak of the file's names (`maxRetries`, `if`), never of the
+Python ones; each property's title is its name in the file.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 from pydantic.alias_generators import to_camel
+from pydantic.fields import FieldInfo
 from pydantic_core import PydanticCustomError
 
 from automatosx.errors import ErrorKind
@@ -27,11 +32,18 @@ _AGENT_NAME = re.compile(AGENT_NAME_PATTERN)
 PositiveMs = Annotated[int, Field(gt=0)]
 
 
+def _title_in_file(name: str, info: FieldInfo) -> str:
+    """A property's JSON Schema title: its key in the file (`timeoutMs`), not pydantic's
+    title-cased Python name ("Timeout Ms")."""
+    return info.alias or to_camel(name)
+
+
 class FileModel(BaseModel):
     """Base of every model read from a file: camelCase keys, no extras, immutable."""
 
     model_config = ConfigDict(
         alias_generator=to_camel,
+        field_title_generator=_title_in_file,
         populate_by_name=True,
         extra="forbid",
         frozen=True,
@@ -40,9 +52,9 @@ class FileModel(BaseModel):
 
 
 class RetryPolicy(FileModel):
-    """How a failed attempt is retried. `retryable_errors=None` means every kind retries;
-    `max_retries=None` (not given) means the workflow's `config.maxRetries`, so a policy that
-    only sets a delay keeps the workflow's retries."""
+    """How a failed attempt is retried. Without `retryableErrors` every error kind is
+    retried; without `maxRetries` the workflow's `config.maxRetries` applies, so a policy
+    that only sets a delay keeps the workflow's retries."""
 
     max_retries: Annotated[int, Field(ge=0, le=100)] | None = None
     retry_delay_ms: Annotated[int, Field(ge=0)] = 1000
@@ -101,8 +113,8 @@ class AgentSpec(FileModel):
 class StepSpec(FileModel):
     """One step: a templated prompt sent to an agent once its dependencies complete.
 
-    `condition` is the file's `if`: a CEL expression over `context` and upstream `steps`,
-    evaluated when the step is ready (false: the step is skipped, its dependents run)."""
+    `if` is a CEL expression over `context` and upstream `steps`, evaluated when the step
+    is ready (false: the step is skipped, its dependents run)."""
 
     key: StepKey
     agent: Annotated[str, StringConstraints(min_length=1, max_length=512)]
@@ -110,7 +122,7 @@ class StepSpec(FileModel):
     dependencies: list[StepKey] = Field(default_factory=list)
     condition: Annotated[str, StringConstraints(min_length=1)] | None = Field(
         default=None, alias="if"
-    )
+    )  # the file's `if` (a Python keyword)
     agent_choices: list[AgentName] | None = None  # the agents an `agent` template may name
     for_each: ForEachSpec | None = None
     parallel: bool = True
@@ -146,8 +158,11 @@ class StepSpec(FileModel):
 
 
 class WorkflowDefinition(FileModel):
-    """A whole workflow file, validated field by field (see `validation.validate_definition`
-    for the rules that span fields)."""
+    """A workflow: named steps, each sending a prompt to an agent once the steps it
+    depends on complete."""
+
+    # Validated field by field here; `validation.validate_document` adds the rules that span
+    # fields (dependencies, cycles, placeholders).
 
     name: WorkflowName
     description: str | None = None

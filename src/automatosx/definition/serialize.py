@@ -67,9 +67,19 @@ def workflow_json_schema() -> dict[str, Any]:
     """JSON Schema (draft 2020-12) of a workflow file, with the file's camelCase names; point
     an editor's YAML plugin at it (`# yaml-language-server: $schema=...`)."""
     schema = WorkflowDefinition.model_json_schema(by_alias=True, mode="validation")
+    for model in [schema, *schema.get("$defs", {}).values()]:
+        if "description" in model:
+            model["description"] = _unwrapped(model["description"])
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": SCHEMA_ID,
         "title": "AutomatosX workflow",
         **{k: v for k, v in schema.items() if k != "title"},
     }
+
+
+def _unwrapped(docstring: str) -> str:
+    """A model's docstring as an editor should show it: the lines of each paragraph joined
+    (the source wraps them at 100 columns; a tooltip wraps them again)."""
+    paragraphs = docstring.split("\n\n")
+    return "\n\n".join(" ".join(p.split()) for p in paragraphs if p.strip())
