@@ -7,7 +7,10 @@ code 2. Size, nesting depth and alias expansion are bounded before anything big 
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import stat
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, NoReturn
 
@@ -19,6 +22,7 @@ if TYPE_CHECKING:
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024
 MAX_DEPTH = 100
 FileFormat = Literal["yaml", "json"]
+_NONBLOCK = getattr(os, "O_NONBLOCK", 0)  # opening a FIFO must not wait for a writer
 
 
 def load_workflow(path: str | Path, *, max_bytes: int = DEFAULT_MAX_BYTES) -> WorkflowDefinition:
@@ -29,17 +33,38 @@ def load_workflow(path: str | Path, *, max_bytes: int = DEFAULT_MAX_BYTES) -> Wo
 
 
 def read_file(path: str | Path, *, max_bytes: int = DEFAULT_MAX_BYTES) -> bytes:
-    """The file's bytes, refusing to read more than `max_bytes` of them."""
+    """The file's bytes, refusing to read more than `max_bytes` of them.
+
+    Only a regular file is read. The file is opened non-blocking and checked before any
+    read: opening a FIFO waits for a writer and reading a terminal or `/dev/zero` never
+    ends, so `ax workflow run some-fifo` used to hang instead of answering.
+    """
     source = str(path)
     try:
-        with open(path, "rb") as handle:
-            data = handle.read(max_bytes + 1)
+        fd = os.open(path, os.O_RDONLY | _NONBLOCK | getattr(os, "O_NOCTTY", 0))
     except FileNotFoundError:
         _fail(source, "no such file")
     except IsADirectoryError:
         _fail(source, "is a directory, not a workflow file")
     except OSError as exc:
+        problem = f"cannot read the file: {exc.strerror or exc}"
+        with contextlib.suppress(OSError):  # a socket cannot be opened at all: say so
+            problem = _special_file(os.stat(path).st_mode) or problem
+        _fail(source, problem)
+    try:
+        refusal = _special_file(os.fstat(fd).st_mode)
+        if refusal:
+            _fail(source, refusal)
+        if _NONBLOCK:
+            os.set_blocking(fd, True)
+        with os.fdopen(fd, "rb") as handle:
+            fd = -1
+            data = handle.read(max_bytes + 1)
+    except OSError as exc:
         _fail(source, f"cannot read the file: {exc.strerror or exc}")
+    finally:
+        if fd >= 0:
+            os.close(fd)
     if len(data) > max_bytes:
         _fail(source, _too_big(max_bytes))
     return data
@@ -215,6 +240,24 @@ def _depth(document: Any) -> int:
             if type(item) in containers:
                 stack.append((item, depth + 1))
     return deepest
+
+
+def _special_file(mode: int) -> str | None:
+    """Why a path of this `mode` is not read as a workflow, or None for a regular file."""
+    if stat.S_ISREG(mode):
+        return None
+    if stat.S_ISDIR(mode):
+        return "is a directory, not a workflow file"
+    kind = "a special file"
+    for test, name in (
+        (stat.S_ISFIFO, "a FIFO (named pipe)"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISSOCK, "a socket"),
+    ):
+        if test(mode):
+            kind = name
+    return f"is {kind}, not a regular file: a workflow is read from a file"
 
 
 def _too_big(max_bytes: int) -> str:
