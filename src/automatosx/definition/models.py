@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 from pydantic.alias_generators import to_camel
-from pydantic.fields import FieldInfo
+from pydantic.fields import ComputedFieldInfo, FieldInfo
 from pydantic_core import PydanticCustomError
 
 from automatosx.errors import ErrorKind
@@ -32,7 +32,7 @@ _AGENT_NAME = re.compile(AGENT_NAME_PATTERN)
 PositiveMs = Annotated[int, Field(gt=0)]
 
 
-def _title_in_file(name: str, info: FieldInfo) -> str:
+def _title_in_file(name: str, info: FieldInfo | ComputedFieldInfo) -> str:
     """A property's JSON Schema title: its key in the file (`timeoutMs`), not pydantic's
     title-cased Python name ("Timeout Ms")."""
     return info.alias or to_camel(name)
