@@ -50,10 +50,11 @@ FORMAT_OPTION = typer.Option(OutputFormat.table, "--format", help="Output format
 
 
 def opened_store() -> AbstractContextManager[Store]:
-    """The store for a `with` block, imported only when a command runs (start-up)."""
+    """The store for a `with` block, imported only when a command runs (start-up). A reader
+    never creates the database: a missing one reads as empty (SPEC section 7)."""
     from automatosx.store import opened_store as opened
 
-    return opened()
+    return opened(create=False)
 
 
 ID_ARGUMENT = typer.Argument(

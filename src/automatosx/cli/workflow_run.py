@@ -79,7 +79,7 @@ def resume_command(id: str = ID_ARGUMENT, format: OutputFormat = FORMAT_OPTION) 
     from automatosx.runtime.control import resume_execution, stored_definition
     from automatosx.store import opened_store
 
-    with opened_store() as store:
+    with opened_store(create=False) as store:  # nothing to act on: create nothing
         execution = store.get_execution(id)
         definition = stored_definition(store, execution)
         with _progress(definition, format) as view:
@@ -98,7 +98,7 @@ def pause_command(id: str = ID_ARGUMENT) -> int:
     from automatosx.runtime.control import pause_execution
     from automatosx.store import opened_store
 
-    with opened_store() as store:
+    with opened_store(create=False) as store:  # nothing to act on: create nothing
         execution = pause_execution(store, id)
     if execution.state == "paused":
         console.print(f"Paused {execution.id}.")
@@ -113,7 +113,7 @@ def cancel_command(id: str = ID_ARGUMENT) -> int:
     from automatosx.runtime.control import cancel_execution
     from automatosx.store import opened_store
 
-    with opened_store() as store:
+    with opened_store(create=False) as store:  # nothing to act on: create nothing
         execution = cancel_execution(store, id)
     if execution.state == "cancelled":
         console.print(f"Cancelled {execution.id}.")
@@ -135,7 +135,7 @@ def recover_command(format: OutputFormat = FORMAT_OPTION) -> int:
     from automatosx.store import opened_store
     from automatosx.views.execution import execution_document
 
-    with opened_store() as store:
+    with opened_store(create=False) as store:  # nothing to act on: create nothing
         documents = []
         worst = 0
         orphans = orphaned_executions(store)
