@@ -29,6 +29,10 @@ class AxError(Exception):
 
     exit_code = 2
 
+    def lines(self) -> list[str]:
+        """The error as people see it: one `error:` line each (most errors have one)."""
+        return [" ".join(str(self).split())]
+
 
 @dataclass(frozen=True)
 class ValidationIssue:
@@ -53,6 +57,11 @@ class WorkflowValidationError(AxError):
         else:
             text = f"{where}{len(issues)} problems: " + "; ".join(str(i) for i in issues)
         super().__init__(text)
+
+    def lines(self) -> list[str]:
+        """One line per problem, each naming the file, whichever command loaded it."""
+        where = f"{self.source}: " if self.source else ""
+        return [f"{where}{' '.join(str(issue).split())}" for issue in self.issues]
 
 
 class NotFoundError(AxError):

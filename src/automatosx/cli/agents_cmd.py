@@ -23,6 +23,7 @@ from automatosx.cli.output import (
     err_console,
     escape,
     human_duration,
+    neutralise,
     print_json,
 )
 from automatosx.errors import NotFoundError
@@ -268,5 +269,5 @@ def _report_success(result: ProviderResult, duration_ms: float, output: OutputFo
 def _report_failure(name: str, message: str, output: OutputFormat) -> None:
     if output == OutputFormat.json:
         print_json({"provider": name, "ok": False, "output": None, "error": message})
-    line = " ".join(f"{name}: {message}".split())
+    line = neutralise(" ".join(f"{name}: {message}".split()))
     sys.stderr.write(f"error: {line}\n")

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from automatosx.cli.apps import workflow_app
-from automatosx.cli.output import OutputFormat, console, print_json
+from automatosx.cli.output import OutputFormat, console, neutralise, print_json
 
 if TYPE_CHECKING:
     from automatosx.definition.graph import WorkflowGraph
@@ -33,10 +33,8 @@ FILE_ARGUMENT = typer.Argument(..., help="Workflow file (YAML or JSON).", show_d
 
 def print_validation_error(exc: WorkflowValidationError) -> None:
     """Every issue as its own `error:` line on stderr, each naming the file."""
-    where = f"{exc.source}: " if exc.source else ""
-    for issue in exc.issues:
-        text = " ".join(str(issue).split())
-        sys.stderr.write(f"error: {where}{text}\n")
+    for line in exc.lines():
+        sys.stderr.write(f"error: {neutralise(line)}\n")
     sys.stderr.flush()
 
 
@@ -84,7 +82,8 @@ def validate_command(
     else:
         _print_summary(summary)
     for warning in summary["warnings"]:
-        sys.stderr.write(f"warning: {file}: {warning['path']}: {warning['message']}\n")
+        line = f"warning: {file}: {warning['path']}: {warning['message']}"
+        sys.stderr.write(neutralise(line) + "\n")
     return 0
 
 
@@ -122,9 +121,9 @@ def graph_command(
     if format is GraphFormat.json:
         print_json(graph_document(definition, graph))
     elif format is GraphFormat.dot:
-        sys.stdout.write(_dot(definition, graph))
+        sys.stdout.write(neutralise(_dot(definition, graph)))
     else:
-        sys.stdout.write(_mermaid(definition, graph))
+        sys.stdout.write(neutralise(_mermaid(definition, graph)))
     return 0
 
 
