@@ -128,3 +128,18 @@ def test_interrupt_cancels_cleanly_with_exit_3(
     assert document["steps"]["later"]["state"] == "cancelled"  # listed, never started
     assert document["steps"]["later"]["attempts"] == 0
     assert_dead(agent_runs(ledger)[0].pid)
+
+
+@pytest.mark.parametrize("format", ["table", "json"])
+def test_run_reports_validation_problems_as_validate_does(
+    run_ax: RunAx, tmp_path: Path, format: str
+) -> None:
+    data = workflow([step("a", deps=["zz"]), step("b", timeoutMs=-5)])
+    path = write_workflow(tmp_path, data)
+    validate = run_ax("workflow", "validate", str(path))
+    run = run_ax("workflow", "run", str(path), "--format", format)
+    run.assert_clean_error(2)
+    lines = run.stderr.splitlines()
+    assert lines == validate.stderr.splitlines()
+    assert len(lines) == 2 and all(line.startswith(f"error: {path}: steps[") for line in lines)
+    assert run.stdout == ""
