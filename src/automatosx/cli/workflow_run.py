@@ -9,6 +9,7 @@ outcome: 0 completed, 1 failed, 3 cancelled, 4 paused. Ctrl-C or SIGTERM cancels
 from __future__ import annotations
 
 import signal
+import sys
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -67,7 +68,7 @@ def run_command(
                 priority=priority,
                 on_commit=view.on_commit if view else None,
             )
-            announce(runner.execution_id, "started")
+            announce(runner.execution_id, "started", view)
             outcome = drive(runner)
         _report(store, outcome.execution_id, format)
     return outcome.exit_code
@@ -86,7 +87,7 @@ def resume_command(id: str = ID_ARGUMENT, format: OutputFormat = FORMAT_OPTION) 
             if view is not None:
                 view.seed(store.list_instances(execution.id))
             runner = resume_execution(store, id, on_commit=view.on_commit if view else None)
-            announce(runner.execution_id, "resumed")
+            announce(runner.execution_id, "resumed", view)
             outcome = drive(runner)
         _report(store, outcome.execution_id, format)
     return outcome.exit_code
@@ -158,19 +159,26 @@ def recover_command(format: OutputFormat = FORMAT_OPTION) -> int:
     return worst
 
 
-def announce(execution_id: str, verb: str) -> None:
+def announce(execution_id: str, verb: str, view: LiveProgress | None) -> None:
     """The ID and the commands to steer the execution, on stderr the moment it exists, so a
     person can watch, pause or cancel it from another shell long before it ends (and a script
-    reading stderr can learn the ID while the run is live)."""
-    lines = [
-        f"Execution {execution_id} {verb}.",
-        f"  status: ax workflow status {execution_id}",
-        f"  follow: ax workflow events {execution_id} --follow",
-        f"  pause:  ax workflow pause {execution_id}",
-        f"  cancel: ax workflow cancel {execution_id}",
-    ]
-    err_console.print("\n".join(lines), markup=False, highlight=False, soft_wrap=True)
-    err_console.file.flush()
+    reading stderr can learn the ID while the run is live). Above the live view when there is
+    one; plain otherwise, so a JSON run still imports no Rich before its first step."""
+    text = "\n".join(
+        [
+            f"Execution {execution_id} {verb}.",
+            f"  status: ax workflow status {execution_id}",
+            f"  follow: ax workflow events {execution_id} --follow",
+            f"  pause:  ax workflow pause {execution_id}",
+            f"  cancel: ax workflow cancel {execution_id}",
+        ]
+    )
+    if view is not None:
+        view.console.print(text, markup=False, highlight=False, soft_wrap=True)
+        view.console.file.flush()
+    else:
+        sys.stderr.write(text + "\n")
+        sys.stderr.flush()
 
 
 def drive(runner: ExecutionRunner) -> ExecutionOutcome:
