@@ -199,6 +199,42 @@ def test_schema_titles_and_descriptions_speak_the_files_names(run_ax: RunAx) -> 
             assert parts <= property_names, (quoted, text)
 
 
+@pytest.mark.parametrize(
+    ("name", "text", "written", "read_as"),
+    [
+        ("v.yaml", "version: 1.10\n", "1.10", "1.1"),  # the version once stored as "1.1"
+        ("v.yaml", "version: 010\n", "010", "8"),  # YAML 1.1 octal
+        ("v.yaml", "version: 1\n", "1", None),  # refused too, though it would read back
+        ("v.json", '{"version": 2.50,\n', "2.50", "2.5"),
+        ("v.yaml", "{version: 1.10,\n", "1.10", "1.1"),  # a flow mapping
+    ],
+)
+def test_unquoted_version_is_refused_with_a_hint_to_quote_it(
+    run_ax: RunAx, tmp_path: Path, name: str, text: str, written: str, read_as: str | None
+) -> None:
+    if text.startswith("{"):  # the same workflow, as a flow mapping (YAML) or JSON
+        steps = '"steps": [{"key": "a", "agent": "backend", "prompt": "hi"}], "name": "w"}\n'
+    else:
+        steps = "name: w\nsteps:\n  - {key: a, agent: backend, prompt: hi}\n"
+    path = tmp_path / name
+    path.write_text(text + steps)
+    result = run_ax("workflow", "validate", str(path))
+    result.assert_clean_error()
+    (line,) = result.stderr.splitlines()
+    assert line.startswith(f"error: {path}: version: a version is text, not a number")
+    assert line.endswith(f'quote it, as in version: "{written}"')
+    assert (f"{written} is read as {read_as}" in line) is (read_as is not None)
+    run_ax("workflow", "run", str(path)).assert_clean_error()
+
+
+def test_quoted_version_is_kept_as_written(run_ax: RunAx, tmp_path: Path) -> None:
+    path = tmp_path / "v.yaml"
+    path.write_text('name: w\nversion: "1.10"\nsteps:\n  - {key: a, agent: backend, prompt: hi}\n')
+    result = run_ax("workflow", "validate", str(path), "--format", "json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["version"] == "1.10"
+
+
 def test_bad_format_option_is_a_usage_error(run_ax: RunAx) -> None:
     example = str(EXAMPLES[0])
     run_ax("workflow", "graph", example, "--format", "svg").assert_clean_error(2)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import stat
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, NoReturn
@@ -79,10 +80,13 @@ def parse_workflow(
 ) -> WorkflowDefinition:
     """Validate a workflow from its bytes or text; `fmt=None` picks YAML or JSON from the
     extension of `source`, else from the content."""
-    from automatosx.definition.validation import validate_document
+    from automatosx.definition.validation import is_number, validate_document
 
     document = parse_document(data, source=source, fmt=fmt, max_bytes=max_bytes)
-    return validate_document(document, source=source)
+    written = None
+    if isinstance(document, dict) and is_number(document.get("version")):
+        written = _written_number(data, "version", document["version"])
+    return validate_document(document, source=source, written_version=written)
 
 
 def parse_document(
@@ -262,6 +266,24 @@ def _special_file(mode: int) -> str | None:
 
 def _too_big(max_bytes: int) -> str:
     return f"the file is larger than the limit of {max_bytes} bytes"
+
+
+_KEY_AND_NUMBER = r"""(?:^|[{,\s])["']?%s["']?[ \t]*:[ \t]*([-+]?\.?[0-9][0-9a-zA-Z_.:+-]*)"""
+
+
+def _written_number(data: bytes | str, key: str, value: float) -> str | None:
+    """How the file spells the number under the top-level `key`: the number alone has lost
+    it (`1.10` reads as 1.1). The first `key: <number>` whose text YAML reads as `value`
+    wins (JSON numbers read the same in YAML); None when there is none."""
+    from automatosx.definition.safe_yaml import load_yaml
+
+    text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
+    for match in re.finditer(_KEY_AND_NUMBER % re.escape(key), text, re.MULTILINE):
+        candidate = match.group(1).rstrip(",")
+        with contextlib.suppress(Exception):  # not a scalar YAML can read: try the next
+            if load_yaml(candidate) == value:
+                return candidate
+    return None
 
 
 def _fail(source: str, message: str) -> NoReturn:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 from pydantic import BaseModel, ValidationError
 
@@ -49,8 +49,14 @@ _NAME_RULES = {
 _INTERNAL_LOC = re.compile(r"^[a-z-]+\[.*\]$")
 
 
-def validate_document(document: Any, *, source: str | None = None) -> WorkflowDefinition:
-    """The definition in `document`, or WorkflowValidationError listing every issue found."""
+def validate_document(
+    document: Any, *, source: str | None = None, written_version: str | None = None
+) -> WorkflowDefinition:
+    """The definition in `document`, or WorkflowValidationError listing every issue found.
+
+    `written_version`: the `version` as the file spells it, when the loader found it, so the
+    hint for an unquoted number quotes what the author typed (`1.10`, which YAML reads as
+    1.1)."""
     if not isinstance(document, dict):
         what = "empty" if document is None else f"a {_json_type(document)}"
         raise WorkflowValidationError(
@@ -64,12 +70,31 @@ def validate_document(document: Any, *, source: str | None = None) -> WorkflowDe
     except ValidationError as exc:
         issues.extend(pydantic_issues(exc))
     issues.extend(cross_field_issues(document))
+    version = document.get("version")
+    if is_number(version):
+        hint = ValidationIssue("version", version_hint(version, written_version))
+        issues = [hint if issue.path == "version" else issue for issue in issues]
     if issues or definition is None:
         if len(issues) > MAX_ISSUES:
             more = len(issues) - MAX_ISSUES
             issues = [*issues[:MAX_ISSUES], ValidationIssue("", f"... and {more} more problems")]
         raise WorkflowValidationError(issues, source=source)
     return definition
+
+
+def is_number(value: object) -> TypeGuard[int | float]:
+    """A YAML or JSON number (`true` is a bool, not a number here)."""
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def version_hint(given: float, written: str | None) -> str:
+    """Why `version: 1.10` is refused rather than stored as "1.1": YAML (and JSON) read an
+    unquoted version as a number, which loses what was written (1.10 and 1.1 are the same
+    number, YAML 1.1 reads 010 as 8). Every number is refused, even one that would read
+    back the same (`1`, `2.5`), so a file never depends on how a number happens to print."""
+    written = written or str(given)
+    lost = f" (unquoted, {written} is read as {given})" if written != str(given) else ""
+    return f'a version is text, not a number{lost}: quote it, as in version: "{written}"'
 
 
 def pydantic_issues(exc: ValidationError) -> list[ValidationIssue]:
