@@ -7,6 +7,7 @@ import io
 import re
 import uuid
 
+import pytest
 from rich.console import Console
 
 from automatosx.cli.execution_view import render_execution
@@ -176,3 +177,17 @@ def test_render_execution_shows_header_and_steps(store: Store) -> None:
     assert "15 in / 2 out tokens" in text and "$0.0300" in text
     for key in ("parse", "scan", "report"):
         assert key in text
+
+
+@pytest.mark.parametrize("color_system", ["standard", "256", "truecolor"])
+def test_the_step_table_colours_states_on_a_colour_terminal(
+    store: Store, color_system: str
+) -> None:
+    document = execution_document(store, store.get_execution(_failed_run(store)))
+    buffer = io.StringIO()
+    out = Console(file=buffer, force_terminal=True, color_system=color_system)  # type: ignore[arg-type]
+    render_execution(document, console=out)
+    rows = {line.split()[0]: line for line in buffer.getvalue().splitlines() if line.strip()}
+    assert "\x1b[32mcompleted\x1b[0m" in rows["parse"]
+    assert "\x1b[31mfailed\x1b[0m" in rows["scan"]
+    assert "\x1b[1mStep\x1b[0m  " in buffer.getvalue()

@@ -168,10 +168,10 @@ def _width(text: str) -> int:
 @lru_cache(maxsize=32)
 def _sgr(style: str, color_system: str | None) -> str:
     """The escape sequence that starts `style` on this console's colour system."""
-    from rich.console import ColorSystem
+    from rich.console import COLOR_SYSTEMS
     from rich.style import Style
 
-    system = ColorSystem[color_system.upper().replace("-", "_")] if color_system else None
+    system = COLOR_SYSTEMS.get(color_system) if color_system else None
     rendered = Style.parse(style).render("x", color_system=system)
     return rendered[: rendered.index("x")] if "x" in rendered else ""
 
