@@ -227,6 +227,19 @@ def test_unquoted_version_is_refused_with_a_hint_to_quote_it(
     run_ax("workflow", "run", str(path)).assert_clean_error()
 
 
+def test_validate_summary_counts_in_english(run_ax: RunAx, tmp_path: Path) -> None:
+    agents = "agents: {cat: {provider: command, command: [cat]}}\n"
+    one = tmp_path / "one.yaml"
+    one.write_text("name: one\n" + agents + "steps:\n  - {key: a, agent: cat, prompt: hi}\n")
+    two = tmp_path / "two.yaml"
+    two.write_text(
+        "name: two\n" + agents + "steps:\n  - {key: a, agent: cat, prompt: hi}\n"
+        "  - {key: b, agent: cat, prompt: hi, dependencies: [a]}\n"
+    )
+    assert "is valid: 1 step in 1 level\n" in run_ax("workflow", "validate", str(one)).stdout
+    assert "is valid: 2 steps in 2 levels\n" in run_ax("workflow", "validate", str(two)).stdout
+
+
 def test_quoted_version_is_kept_as_written(run_ax: RunAx, tmp_path: Path) -> None:
     path = tmp_path / "v.yaml"
     path.write_text('name: w\nversion: "1.10"\nsteps:\n  - {key: a, agent: backend, prompt: hi}\n')

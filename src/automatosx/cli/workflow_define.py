@@ -220,6 +220,11 @@ def _shown(expression: str) -> str:
     return text
 
 
+def counted(number: int, noun: str) -> str:
+    """`1 step`, `2 steps`: the summary line reads as English for one as for many."""
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
+
+
 def _print_summary(summary: dict[str, Any]) -> None:
     from rich.markup import escape
 
@@ -229,7 +234,8 @@ def _print_summary(summary: dict[str, Any]) -> None:
 
     say(
         f"[green]✓[/green] {escape(summary['file'])}: workflow [bold]{summary['name']}[/bold] "
-        f"{escape(summary['version'])} is valid: {summary['steps']} steps in {len(levels)} levels"
+        f"{escape(summary['version'])} is valid: {counted(summary['steps'], 'step')} in "
+        f"{counted(len(levels), 'level')}"
     )
     if summary["description"]:
         say(f"  {escape(summary['description'])}")
