@@ -5,12 +5,16 @@ a bare interpreter. Every project error becomes one `error:` line on stderr and 
 an unexpected exception too (exit 1). `--debug` (anywhere on the line) also prints the
 traceback first, and keeps the exit code: a script that tells bad input (2) from a failed
 run (1) must not see the answer change because someone asked for details. The `AX_*`
-settings are checked before any command runs (not for `--help`, which must always work).
+settings are checked before any command runs (not for `--help`, which must always work,
+nor while the shell asks for completions, which must never print an error).
 """
 
 from __future__ import annotations
 
+import os
 import sys
+
+COMPLETE_VAR = "_AX_COMPLETE"  # set by the shell completion scripts (cli/completion.py)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -30,7 +34,7 @@ def _run(args: list[str], *, debug: bool) -> int:
     from automatosx.errors import AxError
 
     try:
-        if "--help" not in args:
+        if "--help" not in args and not os.environ.get(COMPLETE_VAR):
             from automatosx.settings import check_settings
 
             check_settings()

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from automatosx.cli.apps import workflow_app
+from automatosx.cli.completion import complete_execution_id, complete_step_key
 from automatosx.cli.output import (
     OutputFormat,
     console,
@@ -58,8 +59,9 @@ def opened_store() -> AbstractContextManager[Store]:
 
 
 ID_ARGUMENT = typer.Argument(
-    ..., help="Execution ID (or a unique prefix of 8+ characters).", show_default=False
-)
+    ..., help="Execution ID (or a unique prefix of 8+ characters).", show_default=False,
+    autocompletion=complete_execution_id,
+)  # fmt: skip
 FOLLOW_POLL_SECONDS = 0.25
 _AGE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
 _AGE_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
@@ -162,7 +164,10 @@ class OutputShape(StrEnum):
 def output_command(
     id: str = ID_ARGUMENT,
     step: str = typer.Argument(
-        ..., help="Step key, or a forEach item such as review[3].", show_default=False
+        ...,
+        help="Step key, or a forEach item such as review[3].",
+        show_default=False,
+        autocompletion=complete_step_key,
     ),
     format: OutputShape = typer.Option(
         OutputShape.text, "--format", help="text: as it is (JSON pretty); json: compact JSON."

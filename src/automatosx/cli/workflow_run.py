@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from automatosx.cli.apps import workflow_app
+from automatosx.cli.completion import complete_execution_id
 from automatosx.cli.output import OutputFormat, console, err_console, print_json
 
 if TYPE_CHECKING:
@@ -26,7 +27,10 @@ if TYPE_CHECKING:
     from automatosx.store.base import Store
 
 FORMAT_OPTION = typer.Option(OutputFormat.table, "--format", help="Output format.")
-ID_ARGUMENT = typer.Argument(..., help="Execution ID (or a unique prefix of 8+ characters).")
+ID_ARGUMENT = typer.Argument(
+    ..., help="Execution ID (or a unique prefix of 8+ characters).",
+    autocompletion=complete_execution_id,
+)  # fmt: skip
 
 
 @workflow_app.command("run")
