@@ -113,6 +113,19 @@ def test_step_keys_complete_from_the_execution(
     assert '"parse":"completed"' in zsh.stdout and zsh.stderr == ""
 
 
+def test_workflow_names_complete_for_show(
+    run_ax: RunAx, ax_env: dict[str, str], tmp_path: Path, execution_id: str
+) -> None:
+    bash = instruction(run_ax, "bash")
+    for typed in ("", "compl"):
+        result = complete(ax_env, tmp_path, "bash", bash, f"ax workflow show {typed}")
+        assert (result.returncode, result.stderr) == (0, "")
+        assert result.stdout.split() == ["completion-demo"], typed
+    assert complete(ax_env, tmp_path, "bash", bash, "ax workflow show x").stdout.split() == []
+    zsh = complete(ax_env, tmp_path, "zsh", instruction(run_ax, "zsh"), "ax workflow show ")
+    assert '"completion-demo":"1.0.0"' in zsh.stdout and zsh.stderr == ""
+
+
 def test_completion_never_creates_a_database_nor_prints_an_error(
     run_ax: RunAx, ax_env: dict[str, str], tmp_path: Path
 ) -> None:
@@ -126,7 +139,7 @@ def test_completion_never_creates_a_database_nor_prints_an_error(
         {"AX_DB": str(not_a_database)},
         {"AX_DB": ""},  # the default .automatosx/ax.db of the working directory
     ):
-        for words in ("ax workflow status ", "ax workflow output 12345678 "):
+        for words in ("ax workflow status ", "ax workflow output 12345678 ", "ax workflow show "):
             result = complete(ax_env, tmp_path, "bash", bash, words, **env)
             assert (result.returncode, result.stdout.strip(), result.stderr) == (0, "", ""), env
     assert not missing.parent.exists() and not (tmp_path / ".automatosx").exists()

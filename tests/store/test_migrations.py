@@ -44,8 +44,9 @@ def test_migration_files_are_numbered_and_split() -> None:
 def _seed(execute: Callable[[str, tuple[Any, ...]], Any]) -> None:
     """Data as a writer of that version left it: a workflow, a finished run, a checkpoint."""
     execute(
-        "INSERT INTO workflows (id, name, version, description, tags, definition, created_at, "
-        "updated_at) VALUES (?, 'legacy-flow', '1.0.0', 'Old nightly job', '[\"etl\"]', "
+        "INSERT INTO workflows (id, name, version, description, author, tags, definition, "
+        "created_at, updated_at) VALUES (?, 'legacy-flow', '1.0.0', 'Old nightly job', "
+        "'dana@example.com', '[\"etl\", \"caf\\u00e9\"]', "
         '\'{"name":"legacy-flow"}\', 1.0, 1.0)',
         (WORKFLOW_ID,),
     )
@@ -80,6 +81,8 @@ def _check_upgraded(url: str) -> None:
         assert checkpoint.size_bytes == len("executing{}[]") + len('["a"]')
         assert [w.id for w in store.search_workflows("nightly")] == [WORKFLOW_ID]  # version 3
         assert [w.id for w in store.search_workflows("etl")] == [WORKFLOW_ID]
+        assert [w.id for w in store.search_workflows("café")] == [WORKFLOW_ID]  # JSON-escaped
+        assert [w.id for w in store.search_workflows("dana example")] == [WORKFLOW_ID]  # 7
 
 
 def _sqlite_versions(path: Path) -> list[int]:

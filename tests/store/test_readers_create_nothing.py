@@ -17,6 +17,7 @@ EMPTY_LISTS = [
     ["workflow", "runs", "--format", "json"],
     ["workflow", "runs", "--limit", "5", "--format", "json"],
     ["workflow", "list", "--format", "json"],
+    ["workflow", "list", "--search", "review", "--format", "json"],
     ["workflow", "recover", "--format", "json"],
 ]
 UNKNOWN_IDS = [
@@ -86,6 +87,15 @@ def test_other_readers_answer_and_create_nothing(
 def test_runs_of_an_unknown_workflow_is_still_an_error(run_ax: RunAx, tmp_path: Path) -> None:
     result = run_ax("workflow", "runs", "--workflow", "nope", env={"AX_DB": ""})
     result.assert_clean_error(2)
+    assert_nothing_created(tmp_path)
+
+
+def test_show_of_a_workflow_in_an_empty_directory_is_unknown(
+    run_ax: RunAx, tmp_path: Path, db_env: tuple[dict[str, str], Path]
+) -> None:
+    result = run_ax("workflow", "show", "nope", env=db_env[0])
+    result.assert_clean_error(2)
+    assert "no workflow named 'nope'" in result.stderr
     assert_nothing_created(tmp_path)
 
 

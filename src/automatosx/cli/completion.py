@@ -1,4 +1,4 @@
-"""Shell completion of execution IDs and step keys, read from the store.
+"""Shell completion of execution IDs, step keys and workflow names, read from the store.
 
 `ax --install-completion` (Typer) installs a bash, zsh or fish script that runs `ax` with
 `_AX_COMPLETE=complete_bash` (or `_zsh`, `_fish`) on every TAB; Typer then calls these
@@ -78,6 +78,21 @@ def complete_step_key(ctx: typer.Context, incomplete: str) -> Candidates:
             for i in instances
             if i.key.startswith(incomplete) and (items or i.parent_key is None)
         ]
+
+    return _from_store(lookup)
+
+
+def complete_workflow_name(incomplete: str) -> Candidates:
+    """Stored workflow names starting with what was typed, each with its newest version."""
+
+    def lookup(store: Store) -> Candidates:
+        from automatosx.store.workflow_sql import version_order
+
+        newest: dict[str, str] = {}
+        for workflow in sorted(store.list_workflows(), key=version_order):
+            if workflow.name.startswith(incomplete):
+                newest[workflow.name] = workflow.version
+        return sorted(newest.items())
 
     return _from_store(lookup)
 

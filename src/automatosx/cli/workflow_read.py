@@ -1,4 +1,4 @@
-"""`ax workflow list | runs | status | events | checkpoints | prune`: reading the store.
+"""`ax workflow list | show | runs | status | events | checkpoints | prune`: reading the store.
 
 Every reader learns the truth from the store (never from a runner's memory), so these work
 from any shell while a run is in progress. `--format json` prints exactly the SPEC section 7
@@ -18,7 +18,11 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from automatosx.cli.apps import workflow_app
-from automatosx.cli.completion import complete_execution_id, complete_step_key
+from automatosx.cli.completion import (
+    complete_execution_id,
+    complete_step_key,
+    complete_workflow_name,
+)
 from automatosx.cli.output import (
     OutputFormat,
     console,
@@ -79,15 +83,25 @@ def parse_age(text: str) -> float:
 
 
 @workflow_app.command("list")
-def list_command(format: OutputFormat = FORMAT_OPTION) -> None:
+def list_command(
+    search: str | None = typer.Option(
+        None, "--search", metavar="TEXT",
+        help="Only workflows whose name, description, tags or author have words starting "
+        "with every word of TEXT, best match first.",
+    ),
+    format: OutputFormat = FORMAT_OPTION,
+) -> None:  # fmt: skip
     """Stored workflows with their executions and success rate."""
     with opened_store() as store:
-        workflows = store.list_workflows()
+        workflows = store.list_workflows() if search is None else store.search_workflows(search)
     if format is OutputFormat.json:
         print_json([workflow_document(w) for w in workflows])
         return
     if not workflows:
-        err_console.print("No workflows yet: `ax workflow run FILE` stores the ones it runs.")
+        if search is not None:
+            err_console.print(f"No stored workflow matches {search!r}.", markup=False)
+        else:
+            err_console.print("No workflows yet: `ax workflow run FILE` stores the ones it runs.")
         return
     table = _table("Name", "Version", "Description", "Executions", "Success", "Avg duration")
     for workflow in workflows:
@@ -101,6 +115,27 @@ def list_command(format: OutputFormat = FORMAT_OPTION) -> None:
             human_duration(workflow.avg_duration_ms),
         )
     console.print(table)
+
+
+@workflow_app.command("show")
+def show_command(
+    name: str = typer.Argument(
+        ..., help="Workflow name.", show_default=False, autocompletion=complete_workflow_name
+    ),
+    version: str | None = typer.Option(
+        None, "--version", metavar="V", help="This version (default: the newest)."
+    ),
+) -> None:
+    """The stored definition as YAML, a workflow file again. Secret-looking values of an
+    inline agent's env were stored as ***: set them in the shell to run it."""
+    from automatosx.definition.serialize import dump_yaml
+
+    with opened_store() as store:
+        workflow = store.get_workflow(name, version)
+    # The version always shown (the file form leaves the default 1.0.0 out), after the name.
+    definition = {"name": workflow.name, "version": workflow.version, **workflow.definition}
+    sys.stdout.write(neutralise(dump_yaml(definition)))
+    sys.stdout.flush()
 
 
 @workflow_app.command("runs")

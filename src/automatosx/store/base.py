@@ -46,14 +46,18 @@ class Store(Protocol):
         """Insert or update by (name, version); also rewrites its steps and dependencies."""
         ...
 
-    def get_workflow(self, name_or_id: str) -> WorkflowRecord:
-        """Raises NotFoundError. By name, the newest version."""
+    def get_workflow(self, name_or_id: str, version: str | None = None) -> WorkflowRecord:
+        """By ID, or by name: that `version`, else the newest. Raises NotFoundError (naming
+        the closest stored name, or the versions stored)."""
         ...
 
     def list_workflows(self) -> list[WorkflowRecord]: ...
 
     def search_workflows(self, query: str) -> list[WorkflowRecord]:
-        """Full-text search over name, description and tags."""
+        """Full-text search over name, description, tags and author: the query's words
+        (letters and digits; anything else separates them, so no query is a syntax error)
+        must all start a word of the workflow's; best match first (name, then tags, author,
+        description weigh in that order), then by name and version. No words: no match."""
         ...
 
     # ---- executions ----

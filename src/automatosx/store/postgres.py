@@ -45,6 +45,7 @@ from automatosx.store.workflow_sql import search_words
 from automatosx.store.write_ops import Connection, Cursor
 
 _PG_SQL: dict[str, str] = {}
+MAX_LEXEME_BYTES = 2047  # PostgreSQL leaves longer words out of a tsvector (and a tsquery)
 # The pool logs each failed reconnection as a warning; with no logging configured Python
 # would print them on stderr, in the middle of a run that is only waiting for its database.
 logging.getLogger("psycopg.pool").addHandler(logging.NullHandler())
@@ -141,11 +142,14 @@ class PostgresStore(SqlStore):
         words = search_words(query)
         if not words:
             return []
+        if any(len(word.encode()) > MAX_LEXEME_BYTES for word in words):
+            return []  # never indexed; to_tsquery would drop it and match on the others
+        # Words are letters and digits only, so no tsquery syntax reaches to_tsquery.
         tsquery = " & ".join(f"{word}:*" for word in words)
         rows = self._fetch_all(
             f"SELECT {WORKFLOW_COLUMNS} FROM workflows w "
             "WHERE w.search_vector @@ to_tsquery('simple', ?) "
-            "ORDER BY ts_rank(w.search_vector, to_tsquery('simple', ?)) DESC, w.name",
+            "ORDER BY ts_rank(w.search_vector, to_tsquery('simple', ?)) DESC, w.name, w.version",
             (tsquery, tsquery),
         )
         return [workflow_from_row(r) for r in rows]

@@ -109,18 +109,29 @@ class SqlStore(ABC):
         with self._transaction() as db:
             return workflow_sql.upsert_workflow(db, definition, self.codec)
 
-    def get_workflow(self, name_or_id: str) -> WorkflowRecord:
+    def get_workflow(self, name_or_id: str, version: str | None = None) -> WorkflowRecord:
         select = workflow_sql.SELECT_WORKFLOW
-        row = self._fetch_one(f"{select} WHERE w.id = ?", (name_or_id,))
-        if row is not None:
-            return workflow_from_row(row)
+        if version is None:
+            row = self._fetch_one(f"{select} WHERE w.id = ?", (name_or_id,))
+            if row is not None:
+                return workflow_from_row(row)
         versions = [
             workflow_from_row(r)
             for r in self._fetch_all(f"{select} WHERE w.name = ?", (name_or_id,))
         ]
         if not versions:
-            raise NotFoundError(f"no workflow named {name_or_id!r}")
-        return max(versions, key=workflow_sql.version_order)
+            names = [r[0] for r in self._fetch_all("SELECT DISTINCT name FROM workflows")]
+            hint = workflow_sql.closest_name_hint(name_or_id, names)
+            raise NotFoundError(f"no workflow named {name_or_id!r}{hint}")
+        if version is None:
+            return max(versions, key=workflow_sql.version_order)
+        for record in versions:
+            if record.version == version:
+                return record
+        stored = ", ".join(r.version for r in sorted(versions, key=workflow_sql.version_order))
+        raise NotFoundError(
+            f"workflow {name_or_id!r} has no version {version!r} (stored: {stored})"
+        )
 
     def list_workflows(self) -> list[WorkflowRecord]:
         rows = self._fetch_all(f"{workflow_sql.SELECT_WORKFLOW} ORDER BY w.name, w.version")

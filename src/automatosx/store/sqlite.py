@@ -78,10 +78,14 @@ class SqliteStore(SqlStore):
         words = search_words(query)
         if not words:
             return []
+        # Each word quoted (FTS5 syntax never reaches MATCH) and a prefix; bm25 weights name
+        # 10, description 1, tags 4, author 2 (the columns of migration 7), as PostgreSQL's
+        # ts_rank weights A..D: best match first, then by name and version.
         match = " AND ".join(f'"{word}"*' for word in words)
         rows = self._fetch_all(
             f"SELECT {WORKFLOW_COLUMNS} FROM workflows_fts f JOIN workflows w "
-            "ON w.id = f.workflow_id WHERE workflows_fts MATCH ? ORDER BY f.rank, w.name",
+            "ON w.id = f.workflow_id WHERE workflows_fts MATCH ? "
+            "ORDER BY bm25(workflows_fts, 0.0, 10.0, 1.0, 4.0, 2.0), w.name, w.version",
             (match,),
         )
         return [workflow_from_row(r) for r in rows]

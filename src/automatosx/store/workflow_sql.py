@@ -7,6 +7,7 @@ rewrites its steps and edges so the tables always mirror the stored definition.
 
 from __future__ import annotations
 
+import difflib
 import re
 import time
 import uuid
@@ -106,6 +107,13 @@ def _rewrite_steps(
 def version_order(record: WorkflowRecord) -> tuple[tuple[int, ...], float]:
     """Sort key for "newest version": numeric parts of the version, then last update."""
     return tuple(int(part) for part in re.findall(r"\d+", record.version)), record.updated_at
+
+
+def closest_name_hint(name: str, names: list[str]) -> str:
+    """` (did you mean 'x'?)` with the stored name closest to `name` (case aside), or ""."""
+    by_lower = {stored.lower(): stored for stored in names}
+    close = difflib.get_close_matches(name.lower(), list(by_lower), n=1)
+    return f" (did you mean {by_lower[close[0]]!r}?)" if close else ""
 
 
 def search_words(query: str) -> list[str]:
