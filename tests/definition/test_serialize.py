@@ -9,6 +9,7 @@ import jsonschema
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from automatosx.cli.output import neutralise
 from automatosx.definition.loader import load_workflow, parse_document, parse_workflow
 from automatosx.definition.models import WorkflowDefinition
 from automatosx.definition.serialize import to_json, to_yaml, workflow_json_schema
@@ -20,7 +21,8 @@ NAMES = st.from_regex(r"[A-Za-z0-9_-]{1,12}", fullmatch=True)
 TRICKY = st.sampled_from(
     ["yes", "no", "on", "null", "~", "1.0", "0x1F", "2024-01-01", "12:30", "- a", "a: b",
      "#c", " lead", "trail ", "'q'", '"dq"', "{{x}}", "*a", "&a", "!tag", "", "multi\nline\n",
-     "tab\there", "ünï©ødé ✓", "\u2028sep", "nul\x00byte", "\x85nel", "<<"]
+     "tab\there", "ünï©ødé ✓", "\u2028sep", "nul\x00byte", "\x85nel", "<<", "\x1b[31mred",
+     "rtl\u202eltr", "two\nlines \u2066isolate"]
 )  # fmt: skip
 TEXT = TRICKY | st.text(max_size=30)
 JSON = st.recursive(
@@ -70,6 +72,8 @@ def definitions(draw: st.DrawFn) -> WorkflowDefinition:
 @given(definitions())
 def test_yaml_and_json_round_trip_to_equal_definitions(definition: WorkflowDefinition) -> None:
     assert parse_workflow(to_yaml(definition), source="out.yaml") == definition
+    # as `ax workflow show` prints it, control characters neutralised: still the same
+    assert parse_workflow(neutralise(to_yaml(definition)), source="shown.yaml") == definition
     assert parse_workflow(to_json(definition), source="out.json") == definition
     assert parse_workflow(to_json(definition, indent=None), source="out") == definition
 

@@ -8,6 +8,7 @@ re-run as a file.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import yaml
@@ -24,15 +25,18 @@ class _PlainDumper(yaml.SafeDumper):
         return True
 
 
-_UNICODE_LINE_BREAKS = ("\x85", "\u2028", "\u2029")
+# Unicode line breaks (NEL, LS, PS), and the bidirectional controls PyYAML writes as they are.
+_DOUBLE_QUOTED = re.compile("[\x85\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 
 
 def _represent_text(dumper: yaml.SafeDumper, data: str) -> yaml.ScalarNode:
     """PyYAML folds Unicode line breaks (NEL, LS, PS) inside single-quoted or plain text, so
-    text holding one is written double-quoted, where they are escaped and survive. Other
-    text of several lines is a literal block (`|`), as a person writes a prompt; PyYAML
-    falls back to quotes when a block cannot hold the text exactly."""
-    if any(mark in data for mark in _UNICODE_LINE_BREAKS):
+    text holding one is written double-quoted, where they are escaped and survive. So is text
+    holding a bidirectional control: printed for people, it is shown as its escape (`\\u202e`,
+    see the CLI's `neutralise`), which only inside double quotes still reads back as the same
+    text. Other text of several lines is a literal block (`|`), as a person writes a prompt;
+    PyYAML falls back to quotes when a block cannot hold the text exactly."""
+    if _DOUBLE_QUOTED.search(data):
         return dumper.represent_scalar("tag:yaml.org,2002:str", data, style='"')
     if "\n" in data.rstrip("\n"):
         return dumper.represent_scalar("tag:yaml.org,2002:str", data, style="|")
