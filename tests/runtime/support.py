@@ -189,6 +189,15 @@ def start_ax(args: list[str], *, env: dict[str, str], cwd: Path) -> subprocess.P
     )
 
 
+def unannounced(stderr: str) -> list[str]:
+    """Lines of a run's stderr other than its announcement (the ID, then four commands)."""
+    lines = stderr.splitlines()
+    first = lines[0] if lines else ""
+    if first.startswith("Execution ") and first.endswith((" started.", " resumed.")):
+        lines = lines[5:]
+    return [line for line in lines if line.strip()]
+
+
 def finish(proc: subprocess.Popen[str], timeout: float = 60) -> tuple[int, str, str]:
     out, err = proc.communicate(timeout=timeout)
     assert "database is locked" not in err, err
