@@ -399,8 +399,6 @@ FLOOR_OF: dict[str, tuple[str, ...]] = {
         "thread_round_trip_ms",
     ),
     "ax_version_s": ("python_startup_s",),
-    "status_10000_table_s": ("python_loop_1e6_ms",),
-    "status_10000_json_s": ("python_loop_1e6_ms",),
     "ax_validate_100_s": ("python_startup_s",),
     "start_to_first_step_s": ("python_startup_s",),
     "resume_to_first_rerun_step_s": ("python_startup_s",),
