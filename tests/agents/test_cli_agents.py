@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from automatosx.agents.providers.local import BUNDLED_MODEL
 from tests.agents.vendor_api import INPUT_TOKENS, OUTPUT_TOKENS, VendorAPI
 from tests.conftest import RunAx
 
@@ -102,7 +103,7 @@ def test_provider_test_local_runs_the_bundled_model(run_ax: RunAx) -> None:
     result = run_ax("provider", "test", "local", "--format", "json")
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
-    assert report["ok"] is True and report["model"] == "smollm2-135m-instruct"
+    assert report["ok"] is True and report["model"] == BUNDLED_MODEL.name
     assert report["tokensOut"] and report["costUsd"] == 0.0
     assert "Traceback" not in result.stderr  # the model is freed cleanly at exit
 

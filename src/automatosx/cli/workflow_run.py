@@ -39,6 +39,13 @@ def run_command(
     context: str | None = typer.Option(
         None, "--context", help="Context as a JSON object, or @file.json."
     ),
+    context_files: list[str] | None = typer.Option(
+        None,
+        "--context-file",
+        metavar="NAME=PATH",
+        help="Context value NAME is the text of PATH: a UTF-8 file of at most 64 KiB "
+        "inside the working directory. Repeatable.",
+    ),
     triggered_by: str = typer.Option("cli", "--triggered-by", help="Who started it."),
     priority: int = typer.Option(0, "--priority", help="Priority recorded with the run."),
     format: OutputFormat = FORMAT_OPTION,
@@ -46,13 +53,13 @@ def run_command(
     """Validate a workflow, then execute it in the foreground."""
     from automatosx.definition.loader import load_workflow
     from automatosx.errors import WorkflowValidationError
-    from automatosx.runtime.context import check_context, parse_context
+    from automatosx.runtime.context import check_context, parse_context, read_context_files
     from automatosx.runtime.control import start_execution
     from automatosx.runtime.preparation import prepare_workflow
     from automatosx.store import opened_store
 
     definition = load_workflow(file)
-    values = parse_context(context)
+    values = read_context_files(context_files or [], parse_context(context))
     try:
         prepared = prepare_workflow(definition)
     except WorkflowValidationError as exc:  # name the file, as `validate` does

@@ -46,7 +46,7 @@ def read_file(path: str | Path, *, max_bytes: int = DEFAULT_MAX_BYTES) -> bytes:
     except FileNotFoundError:
         _fail(source, "no such file")
     except IsADirectoryError:
-        _fail(source, "is a directory, not a workflow file")
+        _fail(source, "is a directory, not a file")
     except OSError as exc:
         problem = f"cannot read the file: {exc.strerror or exc}"
         with contextlib.suppress(OSError):  # a socket cannot be opened at all: say so
@@ -251,7 +251,7 @@ def _special_file(mode: int) -> str | None:
     if stat.S_ISREG(mode):
         return None
     if stat.S_ISDIR(mode):
-        return "is a directory, not a workflow file"
+        return "is a directory, not a file"
     kind = "a special file"
     for test, name in (
         (stat.S_ISFIFO, "a FIFO (named pipe)"),
@@ -261,7 +261,7 @@ def _special_file(mode: int) -> str | None:
     ):
         if test(mode):
             kind = name
-    return f"is {kind}, not a regular file: a workflow is read from a file"
+    return f"is {kind}, not a regular file"
 
 
 def _too_big(max_bytes: int) -> str:
