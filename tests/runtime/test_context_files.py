@@ -78,11 +78,11 @@ def _bad_inputs(tmp_path: Path) -> dict[str, tuple[str, str]]:
         "dotdot": (f"code=../{outside.name}", "is outside the working directory"),
         "symlink out": ("code=link.py", "is outside the working directory"),
         "missing": ("code=nope.py", "cannot read nope.py"),
-        "too big": ("code=big.py", "big.py is larger than the limit of 65536 bytes"),
+        "too big": ("code=big.py", "cannot read big.py: is larger than the limit of 65536 bytes"),
         "not utf-8": ("code=latin1.py", "is not UTF-8 text"),
         "nul bytes": ("code=nul.bin", "is not text"),
-        "directory": ("code=folder", "folder is a directory, not a file"),
-        "fifo": ("code=pipe", "pipe is a FIFO (named pipe), not a regular file"),
+        "directory": ("code=folder", "cannot read folder: is a directory, not a file"),
+        "fifo": ("code=pipe", "cannot read pipe: is a FIFO (named pipe), not a regular file"),
         "no name": ("=f.py", "expected NAME=PATH"),
         "no path": ("code=", "expected NAME=PATH"),
         "bad name": ("my code=f.py", "expected NAME=PATH"),
@@ -135,4 +135,4 @@ def test_a_fifo_as_context_json_is_refused_not_waited_on(run_ax: RunAx, tmp_path
     path = write_workflow(tmp_path, workflow([step("a", "ax:echo {{who}}")]))
     result = run_ax("workflow", "run", str(path), "--context", "@context.json", timeout=20)
     result.assert_clean_error(2)
-    assert "context.json is a FIFO (named pipe), not a regular file" in result.stderr
+    assert "cannot read context.json: is a FIFO (named pipe), not a regular file" in result.stderr

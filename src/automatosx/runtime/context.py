@@ -103,7 +103,8 @@ def _read_regular_file(path: Path, limit: int, source: str, *, shown: str) -> by
     try:
         return read_file(path, max_bytes=limit)
     except WorkflowValidationError as exc:
-        raise _bad(source, f"{shown} {exc.issues[0].message.removeprefix('the file ')}") from None
+        reason = exc.issues[0].message.removeprefix("the file ")
+        raise _bad(source, f"cannot read {shown}: {reason}") from None
 
 
 def _reason(exc: BaseException) -> str:
