@@ -143,3 +143,10 @@ def test_run_reports_validation_problems_as_validate_does(
     assert lines == validate.stderr.splitlines()
     assert len(lines) == 2 and all(line.startswith(f"error: {path}: steps[") for line in lines)
     assert run.stdout == ""
+
+
+def test_context_dot_name_in_a_template_gets_a_hint(run_ax: RunAx, tmp_path: Path) -> None:
+    path = write_workflow(tmp_path, workflow([step("a", "hello {{context.who}}")]))
+    result = run_ax("workflow", "run", str(path), "--context", '{"who": "bob"}')
+    result.assert_clean_error(2)
+    assert "templates name a context value directly, as {{who}}" in result.stderr

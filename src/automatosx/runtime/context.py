@@ -114,6 +114,12 @@ def _reason(exc: BaseException) -> str:
 def check_context(definition: WorkflowDefinition, context: dict[str, Any]) -> None:
     """Every context placeholder has a value, or one error naming each missing one."""
     missing = sorted(context_names(definition) - set(context))
+    if missing == ["context"]:  # `{{context.who}}`: CEL's spelling, not the templates'
+        raise _bad(
+            "context",
+            "missing value for {{context}}: templates name a context value directly, as "
+            "{{who}} for --context '{\"who\": ...}' (only `if` and `forEach` write context.who)",
+        )
     if missing:
         names = ", ".join("{{" + name + "}}" for name in missing)
         raise _bad(
