@@ -8,7 +8,6 @@ Workflows are stored through the store API (as `ax workflow run` stores them) in
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +15,6 @@ import pytest
 import yaml
 
 from automatosx.definition.models import WorkflowDefinition
-from automatosx.store import open_store
 from automatosx.store.base import Store
 from tests.conftest import AxResult, RunAx
 from tests.store import sample
@@ -49,18 +47,9 @@ def env(store_url: str) -> dict[str, str]:
 
 
 @pytest.fixture
-def db(store_url: str) -> Iterator[Store]:
-    store = open_store(store_url)
-    try:
-        yield store
-    finally:
-        store.close()
-
-
-@pytest.fixture
-def stored(db: Store) -> None:
+def stored(store: Store) -> None:
     for fields in WORKFLOWS:
-        db.upsert_workflow(sample.definition(**fields))
+        store.upsert_workflow(sample.definition(**fields))
 
 
 def _search(run_ax: RunAx, env: dict[str, str], text: str) -> list[str]:
@@ -135,10 +124,10 @@ def test_search_ranks_a_match_in_the_name_first(run_ax: RunAx, env: dict[str, st
     ],
 )
 def test_hostile_search_text_is_words_never_syntax(
-    run_ax: RunAx, env: dict[str, str], db: Store, text: str, names: list[str]
+    run_ax: RunAx, env: dict[str, str], store: Store, text: str, names: list[str]
 ) -> None:
     assert _search(run_ax, env, text) == names
-    assert len(db.list_workflows()) == len(WORKFLOWS)
+    assert len(store.list_workflows()) == len(WORKFLOWS)
 
 
 @pytest.mark.usefixtures("stored")
@@ -153,10 +142,10 @@ def test_search_table_shows_only_matches(run_ax: RunAx, env: dict[str, str]) -> 
     assert "No stored workflow matches 'zebra'" in none.stderr
 
 
-def test_search_follows_a_changed_author(run_ax: RunAx, env: dict[str, str], db: Store) -> None:
-    db.upsert_workflow(sample.definition(author="dana"))
+def test_search_follows_a_changed_author(run_ax: RunAx, env: dict[str, str], store: Store) -> None:
+    store.upsert_workflow(sample.definition(author="dana"))
     assert _search(run_ax, env, "dana") == ["code-review"]
-    db.upsert_workflow(sample.definition(author="erin"))
+    store.upsert_workflow(sample.definition(author="erin"))
     assert _search(run_ax, env, "dana") == []
     assert _search(run_ax, env, "erin") == ["code-review"]
 
@@ -216,10 +205,10 @@ def test_show_round_trips_a_run_workflow(
 
 
 def test_show_picks_the_newest_version_or_the_one_asked(
-    run_ax: RunAx, env: dict[str, str], db: Store
+    run_ax: RunAx, env: dict[str, str], store: Store
 ) -> None:
-    db.upsert_workflow(sample.definition(version="1.9.0", description="older"))
-    db.upsert_workflow(sample.definition(version="1.10.0", description="newer"))
+    store.upsert_workflow(sample.definition(version="1.9.0", description="older"))
+    store.upsert_workflow(sample.definition(version="1.10.0", description="newer"))
     newest = run_ax("workflow", "show", "code-review", env=env)
     assert newest.returncode == 0, newest.stderr
     assert yaml.safe_load(newest.stdout)["description"] == "newer"  # 1.10 is after 1.9
