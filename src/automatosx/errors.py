@@ -19,6 +19,8 @@ ErrorKind = Literal[
     "invalid_output",
     "template_error",
     "expression_error",
+    "subworkflow_failed",
+    "rejected",
     "cancelled",
 ]
 ERROR_KINDS: tuple[str, ...] = get_args(ErrorKind)

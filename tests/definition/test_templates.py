@@ -122,7 +122,8 @@ def test_text_without_braces_renders_unchanged(text: str) -> None:
     assert render(plain, context={}, step_outputs={}) == plain
 
 
-@given(st.lists(st.sampled_from(["{{a}}", "{{ b.k }}", "x", " ", "{", "}"]), max_size=30))
+# (no name characters but the placeholders': "{", "{", "x", "}", "}" would be a third one)
+@given(st.lists(st.sampled_from(["{{a}}", "{{ b.k }}", "!", " ", "{", "}"]), max_size=30))
 def test_rendering_replaces_exactly_the_placeholders(parts: list[str]) -> None:
     template = "".join(parts)
     rendered = render(template, context={"a": "A"}, step_outputs={"b": {"k": "B"}})

@@ -114,6 +114,7 @@ def test_runs_newest_first_with_filters(run_ax: RunAx, db: Store) -> None:
         "startedAt",
         "completedAt",
         "durationMs",
+        "parentExecutionId",
         "orphaned",
     ]
     assert runs[1]["state"] == "completed" and runs[1]["durationMs"] == 2000

@@ -27,6 +27,7 @@ CONTRACT_KEYS = [
     "startedAt",
     "completedAt",
     "durationMs",
+    "parentExecutionId",
     "resumeCount",
     "error",
     "steps",

@@ -63,7 +63,7 @@ class _StepRow:
 class LiveProgress:
     def __init__(self, definition: WorkflowDefinition, console: Console) -> None:
         self.title = definition.name
-        self.rows = {s.key: _StepRow(s.key, s.agent) for s in definition.steps}
+        self.rows = {s.key: _StepRow(s.key, s.does) for s in definition.steps}
         self.console = console
         self.spinner = Spinner("dots", style="blue")
         self.live = Live(

@@ -143,6 +143,7 @@ def graph_document(definition: WorkflowDefinition, graph: WorkflowGraph) -> dict
             {
                 "stepKey": step.key,
                 "agent": step.agent,
+                "does": step.does,
                 "dependencies": list(graph.dependencies[step.key]),
                 "dependents": list(graph.dependents[step.key]),
                 "level": graph.level_of(step.key),
@@ -260,7 +261,7 @@ def _mermaid(definition: WorkflowDefinition, graph: WorkflowGraph) -> str:
     ids = {step.key: f"s{i}" for i, step in enumerate(definition.steps)}
     lines = ["flowchart TD"]
     for step in definition.steps:
-        label = f"{step.key}<br/><small>{_mermaid_text(step.agent)}</small>"
+        label = f"{step.key}<br/><small>{_mermaid_text(step.does)}</small>"
         note = step_note(step)
         if note:
             label += f"<br/><small>{_mermaid_text(note)}</small>"
@@ -290,7 +291,7 @@ def _dot(definition: WorkflowDefinition, graph: WorkflowGraph) -> str:
         style = ", style=dashed" if step.optional else ""
         if step.for_each is not None:
             style += ", shape=box3d"
-        label = f"{step.key}\\n{_dot_text(step.agent)}"
+        label = f"{step.key}\\n{_dot_text(step.does)}"
         note = step_note(step)
         if note:
             label += f"\\n{_dot_text(note)}"

@@ -14,7 +14,14 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 from pydantic.alias_generators import to_camel
 from pydantic.fields import ComputedFieldInfo, FieldInfo
 from pydantic_core import PydanticCustomError
@@ -62,8 +69,19 @@ class RetryPolicy(FileModel):
     retryable_errors: list[ErrorKind] | None = None
 
 
+class CacheSpec(FileModel):
+    """Reuse a step's earlier answer to the same request: without `ttlMs` an entry never
+    expires (ax cache prune removes old ones)."""
+
+    ttl_ms: PositiveMs | None = None
+
+
+CacheSetting = bool | CacheSpec
+
+
 class WorkflowConfig(FileModel):
-    """Execution-wide settings; every field has the contract's default."""
+    """Execution-wide settings; every field has the contract's default. `cache` applies to
+    every agent step that does not set its own."""
 
     timeout: PositiveMs | None = None
     max_retries: Annotated[int, Field(ge=0, le=100)] = 0
@@ -71,6 +89,7 @@ class WorkflowConfig(FileModel):
     parallelism: Annotated[int, Field(ge=1, le=10000)] = 4
     continue_on_error: bool = False
     max_for_each_items: Annotated[int, Field(ge=1, le=100000)] = 1000
+    cache: CacheSetting = False
 
 
 ItemName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")]
@@ -82,6 +101,18 @@ class ForEachSpec(FileModel):
     items: Annotated[str, StringConstraints(min_length=1)]  # CEL, must yield a list
     as_: ItemName = Field(default="item", alias="as")  # the element's name in templates
     max_parallel: Annotated[int, Field(ge=1, le=10000)] | None = None  # default: parallelism
+
+
+class ApprovalSpec(FileModel):
+    """A person decides: the step waits (for ax workflow approve or reject) while the rest
+    of the workflow goes on. Past `timeoutMs`, `onTimeout` decides."""
+
+    message: Annotated[str, StringConstraints(min_length=1)]
+    timeout_ms: PositiveMs | None = None
+    on_timeout: Literal["reject", "approve"] = "reject"
+
+
+StepKind = Literal["agent", "workflow", "approval"]
 
 
 class AgentSpec(FileModel):
@@ -111,14 +142,20 @@ class AgentSpec(FileModel):
 
 
 class StepSpec(FileModel):
-    """One step: a templated prompt sent to an agent once its dependencies complete.
+    """One step, run once its dependencies complete: a templated `prompt` sent to an
+    `agent`, a sub-workflow (`workflow`, its context from `with`), or an `approval` a
+    person gives.
 
     `if` is a CEL expression over `context` and upstream `steps`, evaluated when the step
     is ready (false: the step is skipped, its dependents run)."""
 
     key: StepKey
-    agent: Annotated[str, StringConstraints(min_length=1, max_length=512)]
-    prompt: str
+    agent: Annotated[str, StringConstraints(min_length=1, max_length=512)] | None = None
+    prompt: str | None = None
+    workflow: Annotated[str, StringConstraints(min_length=1, max_length=4096)] | None = None
+    with_: dict[str, Any] | None = Field(default=None, alias="with")  # the child's context
+    approval: ApprovalSpec | None = None
+    cache: CacheSetting | None = None  # default: config.cache
     dependencies: list[StepKey] = Field(default_factory=list)
     condition: Annotated[str, StringConstraints(min_length=1)] | None = Field(
         default=None, alias="if"
@@ -133,10 +170,10 @@ class StepSpec(FileModel):
 
     @field_validator("agent")
     @classmethod
-    def _agent_name_or_template(cls, value: str) -> str:
+    def _agent_name_or_template(cls, value: str | None) -> str | None:
         """An agent name, or a template (`{{triage.reviewer}}`) that renders to one of
         `agentChoices` when the step starts (validation checks the pairing)."""
-        if "{{" in value or _AGENT_NAME.match(value):
+        if value is None or "{{" in value or _AGENT_NAME.match(value):
             return value
         raise PydanticCustomError(
             "string_pattern_mismatch",
@@ -144,9 +181,42 @@ class StepSpec(FileModel):
             {"pattern": AGENT_NAME_PATTERN},
         )
 
+    @model_validator(mode="after")
+    def _one_kind(self) -> StepSpec:
+        """A step is exactly one of: an agent with a prompt, a workflow, an approval."""
+        problem = kind_problem(
+            agent=self.agent is not None,
+            prompt=self.prompt is not None,
+            workflow=self.workflow is not None,
+            approval=self.approval is not None,
+            with_=self.with_ is not None,
+            agent_choices=self.agent_choices is not None,
+        )
+        if problem:
+            raise PydanticCustomError("step_kind", problem)
+        return self
+
+    @property
+    def kind(self) -> StepKind:
+        if self.workflow is not None:
+            return "workflow"
+        if self.approval is not None:
+            return "approval"
+        return "agent"
+
+    @property
+    def does(self) -> str:
+        """What the step does, in a few words, for graphs and tables: its agent (or agent
+        template), `workflow ./publish.yaml`, or `approval`."""
+        if self.workflow is not None:
+            return f"workflow {self.workflow}"
+        if self.approval is not None:
+            return "approval"
+        return self.agent or ""
+
     @property
     def agent_is_template(self) -> bool:
-        return "{{" in self.agent
+        return self.agent is not None and "{{" in self.agent
 
     @property
     def local_names(self) -> frozenset[str]:
@@ -155,6 +225,44 @@ class StepSpec(FileModel):
         if self.for_each is None:
             return frozenset()
         return frozenset({self.for_each.as_, "index"})
+
+
+def kind_problem(
+    *,
+    agent: bool,
+    prompt: bool,
+    workflow: bool,
+    approval: bool,
+    with_: bool = False,
+    agent_choices: bool = False,
+) -> str | None:
+    """What is wrong with the fields that say what a step does, if anything: it sends a
+    prompt to an agent, runs a workflow, or waits for an approval, exactly one of them."""
+    kinds = [
+        name
+        for name, given in (
+            ("agent", agent or prompt),
+            ("workflow", workflow),
+            ("approval", approval),
+        )
+        if given
+    ]
+    if len(kinds) > 1:
+        fields = " and ".join(f"'{k}'" for k in kinds)
+        return (
+            f"a step has {fields}: it is one of an agent step (agent and prompt), a "
+            "sub-workflow (workflow) or an approval (approval)"
+        )
+    if not kinds:
+        return "a step needs an agent and a prompt, a workflow, or an approval"
+    if kinds == ["agent"] and not (agent and prompt):
+        missing = "prompt" if agent else "agent"
+        return f"an agent step needs '{missing}' too"
+    if with_ and not workflow:
+        return "'with' is the context of a sub-workflow: it needs 'workflow'"
+    if agent_choices and not agent:
+        return "'agentChoices' belongs to an agent step"
+    return None
 
 
 class WorkflowDefinition(FileModel):

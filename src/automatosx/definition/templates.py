@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -44,8 +44,27 @@ def extract_placeholders(template: str) -> list[Placeholder]:
 
 
 def step_templates(step: StepSpec) -> list[str]:
-    """The templates of a step: its prompt, and its agent when that is a template."""
-    return [step.prompt, step.agent] if step.agent_is_template else [step.prompt]
+    """The templates of a step: its prompt and its agent when that is a template, a
+    sub-workflow's `with` values (strings at any depth), an approval's message."""
+    if step.workflow is not None:
+        return list(_strings_in(step.with_ or {}))
+    if step.approval is not None:
+        return [step.approval.message]
+    templates = [step.prompt or ""]
+    if step.agent_is_template and step.agent is not None:
+        templates.append(step.agent)
+    return templates
+
+
+def _strings_in(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _strings_in(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings_in(item)
 
 
 def context_names(definition: WorkflowDefinition) -> set[str]:

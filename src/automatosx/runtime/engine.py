@@ -395,7 +395,7 @@ class ExecutionRunner:
         try:
             agent_name = self._agent_of(plan, local)
             prompt = render(
-                plan.spec.prompt,
+                plan.spec.prompt or "",
                 context=run.context,
                 step_outputs=self.table.outputs,
                 empty_steps=self.table.empty,
@@ -432,6 +432,7 @@ class ExecutionRunner:
     def _agent_of(self, plan: StepPlan, local: dict[str, Any] | None) -> str:
         """The agent this attempt uses: the step's, or what its agent template renders to,
         which must be one of its `agentChoices`."""
+        assert plan.agent_name is not None  # an agent step
         if not plan.spec.agent_is_template:
             return plan.agent_name
         name = render(

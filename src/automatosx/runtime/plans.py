@@ -41,7 +41,7 @@ class StepPlan:
 
     spec: StepSpec
     position: int  # its index in the file
-    agent_name: str  # the agent, or the agent template
+    agent_name: str | None  # the agent, or the agent template (None: not an agent step)
     agents: Mapping[str, AgentSpec]
     rules: RetryRules
     validator: Validator | None
@@ -55,6 +55,7 @@ class StepPlan:
     @property
     def agent(self) -> AgentSpec:
         """The agent of a step whose agent is fixed."""
+        assert self.agent_name is not None
         return self.agents[self.agent_name]
 
     def first_provider(self, agent_name: str) -> str | None:
@@ -82,7 +83,7 @@ def plan_steps(
         condition = None
         if step.condition is not None:
             condition = _expression(step.condition, f"steps[{index}].if", step.key, graph, issues)
-        names = step.agent_choices if step.agent_is_template else [step.agent]
+        names = step.agent_choices if step.agent_is_template else [step.agent] if step.agent else []
         for_each = None
         if step.for_each is not None:
             items = _expression(

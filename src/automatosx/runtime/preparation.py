@@ -36,6 +36,8 @@ def agent_uses(definition: WorkflowDefinition) -> Iterator[tuple[str, str]]:
     """(field path, agent name) for every agent a step may use: its agent, or each of its
     `agentChoices` when the agent is a template."""
     for index, step in enumerate(definition.steps):
+        if step.agent is None:  # a sub-workflow or an approval: no agent of its own
+            continue
         if step.agent_is_template:
             for choice, name in enumerate(step.agent_choices or []):
                 yield f"steps[{index}].agentChoices[{choice}]", name

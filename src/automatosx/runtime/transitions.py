@@ -84,7 +84,7 @@ def start(
         state="running",
         attempt=record.attempt + 1,
         agent=agent,
-        provider=plan.first_provider(agent) if agent in plan.agents else None,
+        provider=plan.first_provider(agent) if agent is not None and agent in plan.agents else None,
         model=None,
         error_kind=None,
         error_message=None,

@@ -129,7 +129,7 @@ class StepStarted(Event):
     type: ClassVar[EventType] = "step_started"
     step_key: str
     attempt: int
-    agent: str
+    agent: str | None  # None: a sub-workflow or an approval
     items: int | None = field(default=None, metadata=_OMIT_NONE)  # a forEach fanning out
 
 

@@ -29,7 +29,7 @@ ExecutionState = Literal[
     "cancelled",
 ]
 TERMINAL_STATES: frozenset[str] = frozenset({"completed", "failed", "cancelled"})
-StepState = Literal["pending", "running", "completed", "failed", "skipped", "cancelled"]
+StepState = Literal["pending", "running", "waiting", "completed", "failed", "skipped", "cancelled"]
 EventType = Literal[
     "workflow_started",
     "workflow_completed",
@@ -45,6 +45,9 @@ EventType = Literal[
     "step_cancelled",
     "checkpoint_created",
     "checkpoint_restored",
+    "approval_requested",
+    "approval_granted",
+    "approval_rejected",
 ]
 ControlRequest = Literal["pause", "cancel"]
 # condition_false: its `if` was false (dependents still run); upstream_failed: a step it
@@ -113,7 +116,8 @@ class StepInstanceRecord:
     The provider, model, error, times and usage describe the LATEST attempt (each earlier
     one is a row of `workflow_step_executions`, moved there when the next began: a fact is
     kept in one place). A `pending` instance with `retry_at` is waiting out a retry's
-    backoff (it holds its slot until then)."""
+    backoff (it holds its slot until then); a `waiting` one is an approval gate waiting
+    for its decision (it holds no slot)."""
 
     execution_id: str
     key: str
@@ -139,6 +143,8 @@ class StepInstanceRecord:
     cost_usd: float | None = None
     skip_reason: SkipReason | None = None  # why a `skipped` instance will not run
     items: list[Any] | None = None  # a forEach step's list, stored once when it fans out
+    child_execution_id: str | None = None  # a sub-workflow step's child execution
+    cached: bool = False  # its output came from the result cache (no provider call)
 
     def latest_attempt(self) -> StepExecutionRecord | None:
         """The instance's latest attempt as an attempt record (None before the first)."""

@@ -92,7 +92,7 @@ def _rewrite_steps(
         db.execute(
             INSERT_STEP,
             (
-                workflow_id, step.key, position, step.agent, codec.text(step.prompt),
+                workflow_id, step.key, position, step.does, codec.text(step.prompt or ""),
                 step.parallel, step.optional, step.timeout_ms,
                 None if retry is None else codec.json(retry.model_dump(mode="json", by_alias=True)),
                 None if step.output_schema is None else codec.json(step.output_schema),

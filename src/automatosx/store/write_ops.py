@@ -126,7 +126,7 @@ _DEFAULTS = {
     "model": None, "output": None, "error_kind": None, "error_message": None,
     "started_at": None, "completed_at": None, "duration_ms": None, "retry_at": None,
     "tokens_in": None, "tokens_out": None, "cost_usd": None, "skip_reason": None,
-    "items": None,
+    "items": None, "child_execution_id": None, "cached": False,
 }  # fmt: skip
 INSERT_FRESH_INSTANCES = (
     f"INSERT INTO workflow_step_instances ({', '.join(_FRESH_COLUMNS)}) VALUES {_FRESH_ROW} "
@@ -175,6 +175,8 @@ def _put_instances(
             values[changed.index("items")] = None if items is None else codec.json(items)
         if "error_message" in changed:
             values[changed.index("error_message")] = codec.text(after["error_message"])
+        if "cached" in changed:
+            values[changed.index("cached")] = int(after["cached"])
         values += (eid, new.key)
         if db.execute(sql, values).rowcount == 0:
             whole.append(_instance_row(eid, new, codec))
@@ -191,6 +193,7 @@ def _instance_row(eid: str, i: StepInstanceRecord, c: ColumnCodec) -> tuple[Any,
         i.failures, i.agent, i.provider, i.model, output, i.error_kind, c.text(i.error_message),
         i.started_at, i.completed_at, i.duration_ms, i.retry_at, i.tokens_in, i.tokens_out,
         i.cost_usd, i.skip_reason, None if i.items is None else c.json(i.items),
+        i.child_execution_id, int(i.cached),
     )  # fmt: skip
 
 

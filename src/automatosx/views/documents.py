@@ -1,7 +1,8 @@
 """The list documents of SPEC section 7: `list`, `runs`, `events` and `checkpoints` entries.
 
-Beyond the contract's keys, a run carries `orphaned`: its state says it is running, but its
-runner is gone (`ax workflow recover` or `resume` continues it).
+Beyond the contract's keys, a run carries `orphaned` (its state says it is running, but its
+runner is gone: `ax workflow recover` or `resume` continues it) and `parentExecutionId`
+(the execution whose sub-workflow step started it; null at the top).
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ def run_fields(execution: ExecutionRecord) -> dict[str, Any]:
         "startedAt": iso(execution.started_at),
         "completedAt": iso(execution.completed_at),
         "durationMs": execution.duration_ms,
+        "parentExecutionId": execution.parent_execution_id,  # null at the top
     }
 
 

@@ -7,7 +7,9 @@ ran or not (pending, skipped, cancelled included), a forEach step's items after 
 `stepResults` holds the steps' outputs (a forEach step's is the list of its items'
 outputs). Beyond the contract's keys: each step its `errorKind`, each step and the whole
 execution usage totals over all attempts (`tokensIn`, `tokensOut`, `costUsd`, null when no
-provider reported any), a forEach step its number of `items`, and the execution `orphaned`
+provider reported any), a forEach step its number of `items`, a sub-workflow step its
+`childExecutionId`, a step answered from the result cache `"cached": true`, and the
+execution its `parentExecutionId` (null at the top), `orphaned`
 (still `executing`, runner gone) and `workdir` (where its steps run).
 """
 
@@ -73,6 +75,10 @@ def step_document(instance: StepInstanceRecord, usage: _Usage) -> dict[str, Any]
     }
     if instance.items is not None:
         document["items"] = len(instance.items)
+    if instance.child_execution_id is not None:
+        document["childExecutionId"] = instance.child_execution_id
+    if instance.cached:
+        document["cached"] = True
     return document
 
 

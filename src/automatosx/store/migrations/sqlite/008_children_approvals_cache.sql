@@ -1,0 +1,49 @@
+-- Sub-workflows, approval gates and the result cache (SPEC section 8).
+
+-- A sub-workflow step's child execution, created in the transaction that starts the step
+-- (recovery attaches to it, never starts a second one); a step answered from the cache.
+ALTER TABLE workflow_step_instances ADD COLUMN child_execution_id TEXT;
+ALTER TABLE workflow_step_instances ADD COLUMN cached INTEGER NOT NULL DEFAULT 0;
+
+-- One row per approval gate that opened: what it asks, its absolute deadline (a restart
+-- keeps it) and, once given, the decision. The first decision wins: it is written only
+-- where none is (compare-and-set), by whichever process gives it.
+CREATE TABLE workflow_approvals (
+    execution_id TEXT NOT NULL REFERENCES workflow_executions (id) ON DELETE CASCADE,
+    step_key TEXT NOT NULL,
+    message TEXT,
+    requested_at REAL NOT NULL,
+    expires_at REAL,
+    on_timeout TEXT NOT NULL DEFAULT 'reject' CHECK (on_timeout IN ('reject', 'approve')),
+    decision TEXT CHECK (decision IN ('approved', 'rejected')),
+    decided_by TEXT,
+    comment TEXT,
+    decided_at REAL,
+    PRIMARY KEY (execution_id, step_key)
+);
+CREATE INDEX workflow_approvals_open ON workflow_approvals (requested_at)
+    WHERE decision IS NULL;
+
+-- The result cache: one entry per request key (SHA-256 of what decides an answer). An
+-- entry outlives the execution that produced it (no foreign key). While a runner calls
+-- the provider for a key it holds the key's lease, so a second runner waits for its answer
+-- instead of paying for the same call.
+CREATE TABLE workflow_cache (
+    key TEXT PRIMARY KEY,
+    output TEXT,
+    provider TEXT,
+    model TEXT,
+    agent TEXT,
+    tokens_in INTEGER,
+    tokens_out INTEGER,
+    cost_usd REAL,
+    execution_id TEXT,
+    step_key TEXT,
+    created_at REAL NOT NULL,
+    expires_at REAL,
+    hits INTEGER NOT NULL DEFAULT 0,
+    last_hit_at REAL,
+    lease_owner TEXT,
+    lease_expires_at REAL
+);
+CREATE INDEX workflow_cache_created ON workflow_cache (created_at);
