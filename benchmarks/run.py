@@ -26,6 +26,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import approval_wait
 import floors
 import shapes
 from measure import AX, HERE, AxRun, run_ax, wait_for_line, wall_time_s, write_workflow
@@ -259,6 +260,39 @@ def bench_resume() -> Figures:
     return {"resume_to_first_rerun_step_s": rerun_at - start}
 
 
+def bench_approval() -> Figures:
+    """A runner waiting 60 s on an approval gate: the CPU it uses meanwhile (no polling
+    loop should cost more than a few queries a second)."""
+    return {"approval_wait_60s_cpu_s": approval_wait.measure(60.0)["cpu_s"]}
+
+
+CACHE_STEPS = 1000
+
+
+def bench_cache() -> Figures:
+    """A cache hit against a no-op step: the second run of a chain of cached steps (every
+    step a hit: a key lookup, no model call) beside a chain of as many async no-op steps,
+    measured back to back."""
+    with tempfile.TemporaryDirectory() as tmp:
+        db = Path(tmp) / "cache.db"
+        path = write_workflow(shapes.cached_chain(CACHE_STEPS, cache=True), Path(tmp))
+        warm = run_ax(["workflow", "run", str(path), "--format", "json"], db=db)
+        hits = run_ax(["workflow", "run", str(path), "--format", "json"], db=db)
+    for run in (warm, hits):
+        if run.returncode != 0 or run.document is None:
+            raise RuntimeError(f"the cached chain exited {run.returncode}: {run.stderr[-500:]}")
+    assert hits.document is not None
+    if not all(step.get("cached") for step in hits.document["steps"].values()):
+        raise RuntimeError("the second run of the cached chain was not answered from the cache")
+    noop = _run_shape(shapes.cached_chain(CACHE_STEPS, cache=False)).document or {}
+    hit_ms = hits.document["durationMs"] / CACHE_STEPS
+    noop_ms = noop["durationMs"] / CACHE_STEPS
+    return {
+        "cache_hit_chain_1000_ms_per_step": hit_ms,
+        "cache_hit_over_noop_step": hit_ms / noop_ms,
+    }
+
+
 BENCHMARKS: dict[str, Callable[[], Figures]] = {
     "chain": bench_chain,
     "fan-out": bench_fan_out,
@@ -269,6 +303,8 @@ BENCHMARKS: dict[str, Callable[[], Figures]] = {
     "startup": bench_startup,
     "http": bench_http,
     "resume": bench_resume,
+    "cache": bench_cache,
+    "approval": bench_approval,
 }
 
 # figure -> (target description, check(value, floors) -> bool or None)
@@ -292,6 +328,8 @@ TARGETS: dict[str, tuple[str, Callable[[float, Figures], bool]]] = {
     "foreach_1000_peak_rss_mb": ("< 100 MB", lambda v, f: v < 100),
     "foreach_over_static_fanout": (">= 0.8 (steps/s of the static fan-out)", lambda v, f: v >= 0.8),
     "if_evaluation_us": ("< 50 us", lambda v, f: v < 50),
+    "cache_hit_over_noop_step": ("<= 1.5 (a no-op step's time)", lambda v, f: v <= 1.5),
+    "approval_wait_60s_cpu_s": ("< 0.5 s", lambda v, f: v < 0.5),
 }
 
 

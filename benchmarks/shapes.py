@@ -127,3 +127,15 @@ def resumable_chain(done: int) -> dict[str, Any]:
         {"key": "after", "agent": "noop", "prompt": "x", "dependencies": ["blocker"]}
     )
     return data
+
+
+def cached_chain(n: int, *, cache: bool) -> dict[str, Any]:
+    """`chain(n)` of async no-ops, each asking something else (so no step answers another
+    from the result cache), with `config.cache` on or off: run the cached one twice and
+    the second run's steps are all cache hits, against no-op steps of the same chain."""
+    data = chain(n, agent="anoop")
+    data["name"] = f"cached-chain-{n}" if cache else f"distinct-chain-{n}"
+    data["config"]["cache"] = cache
+    for i, step in enumerate(data["steps"]):
+        step["prompt"] = f"x{i}"
+    return data

@@ -110,12 +110,30 @@ def _positive_int(name: str, environ: Mapping[str, str] | None) -> int | None:
     return int(raw)
 
 
+MAX_USER_LENGTH = 200
+
+
+def user(environ: Mapping[str, str] | None = None) -> str | None:
+    """`AX_USER`: who `ax workflow approve` / `reject` record as the decider (unset: the
+    login name). It is shown in tables and stored in the audit log, so it must be one
+    printable line of at most 200 characters."""
+    raw = _raw("AX_USER", environ)
+    if not raw:
+        return None
+    if not raw.isprintable() or len(raw) > MAX_USER_LENGTH:
+        raise SettingError(
+            f"AX_USER must be one printable line of at most {MAX_USER_LENGTH} characters"
+        )
+    return raw
+
+
 _CHECKS: tuple[Callable[[Mapping[str, str] | None], object], ...] = (
     lambda environ: database_location(None, environ),
     db_sync,
     lease_seconds,
     local_threads,
     http_max_in_flight,
+    user,
 )
 
 

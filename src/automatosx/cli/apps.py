@@ -51,9 +51,11 @@ def _group(help: str) -> typer.Typer:
 workflow_app = _group("Validate, run, inspect and control workflows.")
 agent_app = _group("The agent registry.")
 provider_app = _group("Providers and their availability.")
+cache_app = _group("The result cache: answers of cached steps, kept in the store.")
 app.add_typer(workflow_app, name="workflow")
 app.add_typer(agent_app, name="agent")
 app.add_typer(provider_app, name="provider")
+app.add_typer(cache_app, name="cache")
 
 
 def _show_version(value: bool) -> None:

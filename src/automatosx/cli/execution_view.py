@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from automatosx.cli import output
+from automatosx.store.approvals import decision_command
 
 if TYPE_CHECKING:  # Rich is imported when a table is rendered, not for --format json
     from rich.console import Console
@@ -29,6 +30,8 @@ def render_execution(
     header.add_column()
     header.add_row("Execution", document["executionId"])
     header.add_row("Workflow", document["workflowName"])
+    if document.get("parentExecutionId"):  # a sub-workflow's child
+        header.add_row("Parent", document["parentExecutionId"])
     header.add_row("State", _state_text(document))
     header.add_row("Triggered by", f"{document['triggeredBy']} (priority {document['priority']})")
     header.add_row("Started", _when(document["startedAt"]))
@@ -43,7 +46,14 @@ def render_execution(
     if document["error"]:
         header.add_row("Error", f"[red]{_escape(document['error'])}[/red]")
     out.print(header)
-    if document.get("orphaned"):
+    if document.get("orphaned") and document.get("parentExecutionId"):
+        out.print()
+        out.print(
+            "[yellow]Its runner is gone (the process that ran it stopped).[/yellow] It is a "
+            "sub-workflow: continue its parent with `ax workflow resume "
+            f"{document['parentExecutionId']}`, or `ax workflow recover`."
+        )
+    elif document.get("orphaned"):
         out.print()
         out.print(
             "[yellow]Its runner is gone (the process that ran it stopped).[/yellow] Continue it "
@@ -70,6 +80,13 @@ def render_execution(
             for key, step in steps.items()
         ),
     )
+    waiting = [key for key, step in steps.items() if step["state"] == "waiting"]
+    if waiting:
+        out.print()
+        for key in waiting:
+            command = decision_command("approve", document["executionId"], key)
+            out.print(f"[yellow]waiting: {_escape(command)}[/yellow]")
+        out.print("(or `ax workflow reject ID STEP`; both take --comment TEXT)", markup=False)
     for key in final_steps:
         if key in document["stepResults"]:
             out.print()
@@ -105,6 +122,10 @@ def _usage_text(document: dict[str, Any]) -> str:
         )
     if document.get("costUsd") is not None:
         parts.append(f"${document['costUsd']:.4f}")
+    cached = sum(1 for step in document["steps"].values() if step.get("cached"))
+    if cached:
+        saved = document.get("savedUsd") or 0.0
+        parts.append(f"saved ${saved:.4f} by {cached} cached step{'s' if cached != 1 else ''}")
     return ", ".join(parts)
 
 

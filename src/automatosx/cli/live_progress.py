@@ -21,10 +21,12 @@ from rich.text import Text
 
 from automatosx.cli.output import STATE_STYLES, human_duration
 from automatosx.definition.models import WorkflowDefinition
-from automatosx.store.events import StepStarted
+from automatosx.store.approvals import decision_command
+from automatosx.store.events import ApprovalRequested, StepStarted
 from automatosx.store.records import AppendEvent, PutInstance, StepInstanceRecord, WriteOp
 
 MAX_ROWS = 25
+MAX_WAITING_LINES = 5  # approval commands shown under the table; `pending` lists them all
 _SETTLED = frozenset({"completed", "failed", "skipped", "cancelled"})
 _EVENT_STATES = {
     "step_started": "running",
@@ -33,7 +35,9 @@ _EVENT_STATES = {
     "step_retrying": "retrying",
     "step_skipped": "skipped",
     "step_cancelled": "cancelled",
+    "approval_requested": "waiting",
 }
+_GATE_ENDS = frozenset({"approval_granted", "approval_rejected", "step_cancelled"})
 
 
 @dataclass
@@ -66,6 +70,7 @@ class LiveProgress:
         self.rows = {s.key: _StepRow(s.key, s.does) for s in definition.steps}
         self.console = console
         self.spinner = Spinner("dots", style="blue")
+        self.waiting: dict[str, str] = {}  # approval gates (items too): the approving command
         self.live = Live(
             get_renderable=self.render,
             console=console,
@@ -85,6 +90,10 @@ class LiveProgress:
     def seed(self, records: Sequence[StepInstanceRecord]) -> None:
         """Start from what a resumed execution already did."""
         for record in records:
+            if record.state == "waiting":
+                self.waiting[record.key] = decision_command(
+                    "approve", record.execution_id, record.key
+                )
             if record.parent_key is not None:
                 self._note_item(record)
                 continue
@@ -107,6 +116,10 @@ class LiveProgress:
                 continue
             if not isinstance(op, AppendEvent) or op.step_key is None:
                 continue
+            if isinstance(op.event, ApprovalRequested):
+                self.waiting[op.step_key] = op.event.approve_command
+            elif op.type in _GATE_ENDS:
+                self.waiting.pop(op.step_key, None)
             row = self.rows.get(op.step_key)
             state = _EVENT_STATES.get(op.type)
             if row is None or state is None:
@@ -152,4 +165,14 @@ class LiveProgress:
                 row.progress(),
             )
         summary = ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
-        return Group(Text(f"{self.title}: {summary}", style="bold"), table)
+        return Group(Text(f"{self.title}: {summary}", style="bold"), table, *self._waiting())
+
+    def _waiting(self) -> list[Text]:
+        """Under the table, exactly what approves each waiting gate."""
+        commands = list(self.waiting.values())
+        lines = [Text(f"waiting: {command}", style="yellow") for command in commands]
+        if len(lines) > MAX_WAITING_LINES:
+            more = len(lines) - MAX_WAITING_LINES
+            lines = lines[:MAX_WAITING_LINES]
+            lines.append(Text(f"... and {more} more: ax workflow pending", style="yellow"))
+        return lines

@@ -108,6 +108,7 @@ STATE_STYLES = {
     "running": "blue",
     "executing": "blue",
     "paused": "yellow",
+    "waiting": "yellow",
     "pending": "dim",
     "skipped": "dim",
 }

@@ -49,12 +49,15 @@ def load_checked(file: Path) -> tuple[WorkflowDefinition, WorkflowGraph]:
 
 def _check_agents(file: Path, definition: WorkflowDefinition) -> None:
     """What `run` checks before starting: every step's agent exists and has a usable
-    provider, and every outputSchema is a valid JSON Schema."""
+    provider, and every outputSchema is a valid JSON Schema; the same of every sub-workflow
+    file it runs (each loaded, its problems named with its path, cycles of files refused)."""
+    from automatosx.definition.subworkflows import load_subworkflows
     from automatosx.errors import WorkflowValidationError
     from automatosx.runtime.preparation import prepare_workflow
 
+    subworkflows = load_subworkflows(definition, file)
     try:
-        prepare_workflow(definition)
+        prepare_workflow(definition, subworkflows=subworkflows)
     except WorkflowValidationError as exc:
         raise WorkflowValidationError(exc.issues, source=exc.source or str(file)) from None
 
@@ -179,6 +182,7 @@ def _summary(file: Path, definition: WorkflowDefinition, graph: WorkflowGraph) -
         "criticalPath": path,
         "conditions": {s.key: s.condition for s in definition.steps if s.condition},
         "forEach": {s.key: _for_each_document(s) for s in definition.steps if s.for_each},
+        "subworkflows": {s.key: s.workflow for s in definition.steps if s.workflow},
         "warnings": secret_warnings(definition),
     }
 
@@ -252,6 +256,9 @@ def _print_summary(summary: dict[str, Any]) -> None:
     say(f"  agents: {', '.join(summary['agents'])}")
     inputs = summary["contextInputs"]
     say(f"  context inputs: {', '.join(inputs) if inputs else '(none)'}")
+    runs = summary["subworkflows"]
+    if runs:
+        say("  sub-workflows: " + ", ".join(escape(f"{k} -> {f}") for k, f in runs.items()))
     console.print("\n".join(lines), soft_wrap=True)
 
 

@@ -155,9 +155,13 @@ def runs_command(
     if not executions:
         err_console.print("No executions yet.")
         return
-    table = _table("Execution", "Workflow", "State", "Triggered by", "Started", "Duration")
+    columns = ["Execution", "Workflow", "State", "Triggered by", "Started", "Duration"]
+    children = any(e.parent_execution_id for e in executions)
+    if children:  # a sub-workflow's run names its parent's (ID prefix)
+        columns.insert(1, "Parent")
+    table = _table(*columns)
     for execution in executions:
-        table.add_row(
+        row = [
             execution.id,
             escape(execution.workflow_name),
             styled_state(execution.state)
@@ -165,7 +169,11 @@ def runs_command(
             escape(execution.triggered_by),
             relative_time(execution.started_at or execution.created_at),
             human_duration(execution.duration_ms),
-        )
+        ]
+        if children:
+            parent = execution.parent_execution_id
+            row.insert(1, parent[:8] if parent else "-")
+        table.add_row(*row)
     console.print(table)
     if any(is_orphaned(e) for e in executions):
         err_console.print(

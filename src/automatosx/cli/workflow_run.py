@@ -23,10 +23,19 @@ from automatosx.cli.output import OutputFormat, console, err_console, print_json
 if TYPE_CHECKING:
     from automatosx.cli.live_progress import LiveProgress
     from automatosx.definition.models import WorkflowDefinition
+    from automatosx.runtime.cache_policy import CacheMode
     from automatosx.runtime.engine import ExecutionOutcome, ExecutionRunner
     from automatosx.store.base import Store
 
 FORMAT_OPTION = typer.Option(OutputFormat.table, "--format", help="Output format.")
+NO_CACHE_OPTION = typer.Option(
+    False, "--no-cache", help="Neither read nor write the result cache for this run."
+)
+REFRESH_CACHE_OPTION = typer.Option(
+    False,
+    "--refresh-cache",
+    help="Call the provider for every cached step and overwrite its cache entry.",
+)
 ID_ARGUMENT = typer.Argument(
     ..., help="Execution ID (or a unique prefix of 8+ characters).",
     autocompletion=complete_execution_id,
@@ -48,20 +57,25 @@ def run_command(
     ),
     triggered_by: str = typer.Option("cli", "--triggered-by", help="Who started it."),
     priority: int = typer.Option(0, "--priority", help="Priority recorded with the run."),
+    no_cache: bool = NO_CACHE_OPTION,
+    refresh_cache: bool = REFRESH_CACHE_OPTION,
     format: OutputFormat = FORMAT_OPTION,
 ) -> int:
     """Validate a workflow, then execute it in the foreground."""
     from automatosx.definition.loader import load_workflow
+    from automatosx.definition.subworkflows import load_subworkflows
     from automatosx.errors import WorkflowValidationError
     from automatosx.runtime.context import check_context, parse_context, read_context_files
     from automatosx.runtime.control import start_execution
     from automatosx.runtime.preparation import prepare_workflow
     from automatosx.store import opened_store
 
+    cache = cache_mode(no_cache=no_cache, refresh_cache=refresh_cache)
     definition = load_workflow(file)
+    subworkflows = load_subworkflows(definition, file)
     values = read_context_files(context_files or [], parse_context(context))
     try:
-        prepared = prepare_workflow(definition)
+        prepared = prepare_workflow(definition, subworkflows=subworkflows)
     except WorkflowValidationError as exc:  # name the file, as `validate` does
         raise WorkflowValidationError(exc.issues, source=exc.source or str(file)) from None
     check_context(definition, values)
@@ -78,6 +92,7 @@ def run_command(
                 triggered_by=triggered_by,
                 priority=priority,
                 on_commit=view.on_commit if view else None,
+                cache=cache,
             )
             announce(runner.execution_id, "started", view)
             outcome = drive(runner)
@@ -86,10 +101,18 @@ def run_command(
 
 
 @workflow_app.command("resume")
-def resume_command(id: str = ID_ARGUMENT, format: OutputFormat = FORMAT_OPTION) -> int:
-    """Continue a paused execution, or one whose runner died, in the foreground."""
+def resume_command(
+    id: str = ID_ARGUMENT,
+    no_cache: bool = NO_CACHE_OPTION,
+    refresh_cache: bool = REFRESH_CACHE_OPTION,
+    format: OutputFormat = FORMAT_OPTION,
+) -> int:
+    """Continue a paused execution, or one whose runner died, in the foreground. (The
+    cache flags apply to what runs from now on; a resume without them uses the cache.)"""
     from automatosx.runtime.control import resume_execution, stored_definition
     from automatosx.store import opened_store
+
+    cache = cache_mode(no_cache=no_cache, refresh_cache=refresh_cache)
 
     with opened_store(create=False) as store:  # nothing to act on: create nothing
         execution = store.get_execution(id)
@@ -97,7 +120,9 @@ def resume_command(id: str = ID_ARGUMENT, format: OutputFormat = FORMAT_OPTION) 
         with _progress(definition, format) as view:
             if view is not None:
                 view.seed(store.list_instances(execution.id))
-            runner = resume_execution(store, id, on_commit=view.on_commit if view else None)
+            runner = resume_execution(
+                store, id, on_commit=view.on_commit if view else None, cache=cache
+            )
             announce(runner.execution_id, "resumed", view)
             outcome = drive(runner)
         _report(store, outcome.execution_id, format)
@@ -168,6 +193,18 @@ def recover_command(format: OutputFormat = FORMAT_OPTION) -> int:
     if format is OutputFormat.json:
         print_json(documents)
     return worst
+
+
+def cache_mode(*, no_cache: bool, refresh_cache: bool) -> CacheMode:
+    """How a run uses the result cache, from its flags (which exclude each other)."""
+    from automatosx.errors import AxError
+
+    if no_cache and refresh_cache:
+        raise AxError(
+            "--no-cache and --refresh-cache exclude each other: --no-cache neither reads nor "
+            "writes the cache, --refresh-cache calls the provider and overwrites its entry"
+        )
+    return "off" if no_cache else "refresh" if refresh_cache else "use"
 
 
 def announce(execution_id: str, verb: str, view: LiveProgress | None) -> None:

@@ -17,8 +17,10 @@ from typing import Annotated, Any, Literal
 from pydantic import (
     BaseModel,
     ConfigDict,
+    Discriminator,
     Field,
     StringConstraints,
+    Tag,
     field_validator,
     model_validator,
 )
@@ -76,7 +78,26 @@ class CacheSpec(FileModel):
     ttl_ms: PositiveMs | None = None
 
 
-CacheSetting = bool | CacheSpec
+def _cache_form(value: Any) -> str | None:
+    """Which form a `cache` value has: a switch or a map (anything else: one error)."""
+    if isinstance(value, bool):
+        return "switch[bool]"
+    if isinstance(value, dict | CacheSpec):
+        return "map[CacheSpec]"
+    return None
+
+
+# Tagged so that a bad value gets one error at its own path (`steps[0].cache.ttlMs`), not
+# one per member of the union; the tags look like pydantic's internal names, which paths
+# leave out (`validation._is_internal`).
+CacheSetting = Annotated[
+    Annotated[bool, Tag("switch[bool]")] | Annotated[CacheSpec, Tag("map[CacheSpec]")],
+    Discriminator(
+        _cache_form,
+        custom_error_type="cache_setting",
+        custom_error_message="cache is true, false or {ttlMs: N} (N > 0)",
+    ),
+]
 
 
 class WorkflowConfig(FileModel):

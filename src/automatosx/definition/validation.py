@@ -17,6 +17,8 @@ from pydantic import BaseModel, ValidationError
 from automatosx.definition.graph import WorkflowGraph, graph_from_dependencies, structure_issues
 from automatosx.definition.models import (
     AgentSpec,
+    ApprovalSpec,
+    CacheSpec,
     ForEachSpec,
     RetryPolicy,
     StepSpec,
@@ -37,6 +39,9 @@ _NESTED_MODELS: dict[tuple[type[BaseModel], str], type[BaseModel]] = {
     (WorkflowDefinition, "agents"): AgentSpec,
     (StepSpec, "retryPolicy"): RetryPolicy,
     (StepSpec, "forEach"): ForEachSpec,
+    (StepSpec, "approval"): ApprovalSpec,
+    (StepSpec, "cache"): CacheSpec,
+    (WorkflowConfig, "cache"): CacheSpec,
 }
 _NAME_RULES = {
     "key": "a step key is 1-64 letters, digits, '_' or '-'",
@@ -180,12 +185,82 @@ def cross_field_issues(document: dict[str, Any]) -> list[ValidationIssue]:
     for i, raw in enumerate(raw_steps):
         if isinstance(raw, dict) and isinstance(raw.get("prompt"), str):
             issues.extend(_placeholder_issues(i, steps[i][0], raw["prompt"], graph))
+        if isinstance(raw, dict):
+            issues.extend(_other_template_issues(i, steps[i][0], raw, graph))
+            issues.extend(_workflow_step_issues(i, raw))
         if isinstance(raw, dict) and isinstance(raw.get("if"), str):
             issues.extend(_expression_issues(f"steps[{i}].if", steps[i][0], raw["if"], graph))
         if isinstance(raw, dict):
             issues.extend(_agent_choice_issues(i, steps[i][0], raw, graph))
             issues.extend(_for_each_issues(i, steps[i][0], raw, graph))
+            issues.extend(_cache_issues(i, raw))
     return issues
+
+
+def _cache_issues(index: int, raw: dict[str, Any]) -> list[ValidationIssue]:
+    """Only an agent step's answer can come from the result cache: a person's decision or
+    a child execution is never replayed."""
+    if raw.get("cache") in (None, False):
+        return []
+    kind = "an approval" if "approval" in raw else "a sub-workflow" if "workflow" in raw else ""
+    if not kind:
+        return []
+    return [
+        ValidationIssue(
+            f"steps[{index}].cache",
+            f"cache is for agent steps: {kind} step is never answered from the cache",
+        )
+    ]
+
+
+def _other_template_issues(
+    index: int, key: str, raw: dict[str, Any], graph: WorkflowGraph
+) -> list[ValidationIssue]:
+    """The templates besides the prompt follow its rules: a sub-workflow's `with` values
+    (strings at any depth: `with.reviews`, `with.files[0]`) and an approval's message."""
+    issues: list[ValidationIssue] = []
+    with_ = raw.get("with")
+    if isinstance(with_, dict):
+        for path, template in _strings_at(with_, ["with"]):
+            issues += _placeholder_issues(index, key, template, graph, field=format_path(path))
+    approval = raw.get("approval")
+    if isinstance(approval, dict) and isinstance(approval.get("message"), str):
+        issues += _placeholder_issues(
+            index, key, approval["message"], graph, field="approval.message"
+        )
+    return issues
+
+
+def _workflow_step_issues(index: int, raw: dict[str, Any]) -> list[ValidationIssue]:
+    """What a sub-workflow step does not take, rather than silently ignore: its child's
+    steps retry and its child's `config.timeout` bounds it."""
+    if "workflow" not in raw:
+        return []
+    refused = {
+        "retryPolicy": "a sub-workflow step is not retried (a failed child stays failed): "
+        "give the child's own steps a retryPolicy instead",
+        "timeoutMs": "a sub-workflow step has no attempt timeout: set config.timeout in the "
+        "child's file to bound the whole child",
+    }
+    return [
+        ValidationIssue(f"steps[{index}].{field}", message)
+        for field, message in refused.items()
+        if field in raw
+    ]
+
+
+def _strings_at(value: Any, path: list[str | int]) -> list[tuple[list[str | int], str]]:
+    """(path, text) for every string inside `value`, at any depth."""
+    if isinstance(value, str):
+        return [(path, value)]
+    found: list[tuple[list[str | int], str]] = []
+    if isinstance(value, dict):
+        for name, item in value.items():
+            found += _strings_at(item, [*path, str(name)])
+    elif isinstance(value, list):
+        for position, item in enumerate(value):
+            found += _strings_at(item, [*path, position])
+    return found
 
 
 def _for_each_issues(

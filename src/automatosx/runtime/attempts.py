@@ -45,6 +45,8 @@ class RetryRules:
 
 
 def retry_rules(step: StepSpec, config: WorkflowConfig) -> RetryRules:
+    if step.workflow is not None:  # a sub-workflow: its child's steps retry, not the step
+        return _default_rules(0)
     if step.retry_policy is None:
         return _default_rules(config.max_retries)
     return _rules(step.retry_policy, config.max_retries)

@@ -14,12 +14,15 @@ from pathlib import Path
 from typing import Any, get_args
 
 from automatosx.definition.models import WorkflowDefinition
+from automatosx.definition.subworkflows import Subworkflow, subworkflows_from_document
 from automatosx.definition.validation import validate_document
 from automatosx.errors import StateConflictError
 from automatosx.runtime import transitions
+from automatosx.runtime.cache import CachingExecutor
+from automatosx.runtime.cache_policy import CacheMode
 from automatosx.runtime.context import check_context
 from automatosx.runtime.engine import CommitObserver, ExecutionContext, ExecutionRunner
-from automatosx.runtime.executor import LocalExecutor
+from automatosx.runtime.executor import Executor, LocalExecutor
 from automatosx.runtime.instances import InstanceTable
 from automatosx.runtime.lease import lease_seconds, new_owner
 from automatosx.runtime.preparation import PreparedWorkflow, prepare_workflow
@@ -34,6 +37,7 @@ from automatosx.store.records import (
     ExecutionState,
     Lease,
     PutInstance,
+    SetSubworkflows,
     StepInstanceRecord,
     WriteOp,
 )
@@ -52,9 +56,10 @@ def start_execution(
     triggered_by: str = "cli",
     priority: int = 0,
     on_commit: CommitObserver | None = None,
+    cache: CacheMode = "use",
 ) -> ExecutionRunner:
     """Record a new execution (leased to this process, every step a pending instance) and
-    the runner that will drive it."""
+    the runner that will drive it (`cache`: how it uses the result cache)."""
     definition = prepared.definition
     check_context(definition, context)
     seconds = lease_seconds()
@@ -72,7 +77,9 @@ def start_execution(
         lease_seconds=seconds,
         workdir=workdir,
         execution_id=execution_id,
-        opening_ops=created,
+        opening_ops=[*created, SetSubworkflows(prepared.subworkflows)]
+        if prepared.subworkflows
+        else created,
     )
 
     steps = len(created)
@@ -92,7 +99,7 @@ def start_execution(
 
     instances = [op.instance for op in created if isinstance(op, PutInstance)]
     del created  # the table keeps the records; 10,000 operations need not stay alive
-    return _runner(store, lease, prepared, context, instances, opening, seconds, on_commit)
+    return _runner(store, lease, prepared, context, instances, opening, seconds, on_commit, cache)
 
 
 def stored_definition(store: Store, execution: ExecutionRecord) -> WorkflowDefinition:
@@ -100,6 +107,25 @@ def stored_definition(store: Store, execution: ExecutionRecord) -> WorkflowDefin
     workflow is stored by (name, version), so an edited file run later under the same
     version must not change the steps a paused or orphaned execution resumes."""
     return validate_document(store.execution_definition(execution.id))
+
+
+def stored_subworkflows(store: Store, execution: ExecutionRecord) -> dict[str, Subworkflow]:
+    """The sub-workflow files the execution started with (stored with it: a resume never
+    reads the files again)."""
+    return subworkflows_from_document(store.execution_subworkflows(execution.id))
+
+
+def refuse_child(store: Store, execution: ExecutionRecord, command: str) -> None:
+    """A child whose parent goes on is steered through its parent (which resumes it)."""
+    if execution.parent_execution_id is None:
+        return
+    parent = store.get_execution(execution.parent_execution_id)
+    if not parent.is_terminal:
+        raise StateConflictError(
+            f"execution {execution.id} is a sub-workflow of {parent.id} ({parent.state}): "
+            f"{command} that one (`ax workflow {command} {parent.id}`), which {command}s this "
+            "one with it"
+        )
 
 
 def execution_workdir(execution: ExecutionRecord) -> Path:
@@ -114,17 +140,27 @@ def resume_execution(
     *,
     prepare: Callable[..., PreparedWorkflow] = prepare_workflow,
     on_commit: CommitObserver | None = None,
+    cache: CacheMode = "use",
+    attach: bool = False,
 ) -> ExecutionRunner:
     """Take over a paused or orphaned execution and return the runner that continues it,
-    in the directory it started in."""
+    in the directory it started in. A sub-workflow's child is continued by its parent
+    (`attach`: the parent's runner asks), not on its own."""
     execution = store.get_execution(id_or_prefix)
     if execution.is_terminal:
         raise StateConflictError(
             f"execution {execution.id} is {execution.state}: there is nothing to resume"
         )
+    if not attach:
+        refuse_child(store, execution, "resume")
     if execution.state != "paused" and lease_is_live(execution):
         raise StateConflictError(running_message(execution))
-    prepared = prepare(stored_definition(store, execution), workdir=execution_workdir(execution))
+    subworkflows = stored_subworkflows(store, execution)
+    prepared = prepare(
+        stored_definition(store, execution),
+        workdir=execution_workdir(execution),
+        **({"subworkflows": subworkflows} if subworkflows else {}),
+    )
     seconds = lease_seconds()
     lease = take_over(store, execution, seconds)
     instances, filled = recovered_instances(
@@ -143,7 +179,7 @@ def resume_execution(
         )
 
     return _runner(
-        store, lease, prepared, execution.context, instances, opening, seconds, on_commit
+        store, lease, prepared, execution.context, instances, opening, seconds, on_commit, cache
     )
 
 
@@ -156,8 +192,11 @@ def _runner(
     opening: Callable[[float], list[WriteOp]],
     seconds: float,
     on_commit: CommitObserver | None,
+    cache: CacheMode = "use",
 ) -> ExecutionRunner:
-    """The runner of a new or resumed execution, starting with its `opening` operations."""
+    """The runner of a new or resumed execution, starting with its `opening` operations;
+    when some step is cached (and `cache` is not "off"), its attempts go through the
+    result cache."""
     definition = prepared.definition
     table = InstanceTable(
         prepared.graph, prepared.plans, instances, parallelism=definition.config.parallelism
@@ -169,16 +208,44 @@ def _runner(
         workdir=prepared.workdir,
         redactor=redactor_from_env(),
     )
+    if any(plan.spec.workflow is not None for plan in prepared.plans.values()):
+        from automatosx.runtime.subworkflows import SubworkflowRunner  # it builds runners
+
+        run.children = SubworkflowRunner(store, lease.execution_id, prepared, seconds, cache)
+    async_store = AsyncStore(store)
+    executor: Executor = LocalExecutor(prepared.router)
+    if cache != "off" and any(plan.cache for plan in prepared.plans.values()):
+        executor = CachingExecutor(
+            executor,
+            async_store,
+            mode=cache,
+            providers=prepared.router.provider_order,
+            patience_s=seconds,
+        )
     return ExecutionRunner(
-        store=AsyncStore(store),
+        store=async_store,
         lease=lease,
         run=run,
         table=table,
-        executor=LocalExecutor(prepared.router),
+        executor=executor,
         opening=opening,
         lease_seconds=seconds,
         on_commit=on_commit,
     )
+
+
+def build_runner(
+    store: Store,
+    lease: Lease,
+    prepared: PreparedWorkflow,
+    context: dict[str, Any],
+    instances: list[StepInstanceRecord],
+    opening: Callable[[float], list[WriteOp]],
+    seconds: float,
+    cache: CacheMode = "use",
+) -> ExecutionRunner:
+    """The runner of a child execution its parent's write just created (and leased)."""
+    return _runner(store, lease, prepared, context, instances, opening, seconds, None, cache)
 
 
 def take_over(store: Store, execution: ExecutionRecord, seconds: float) -> Lease:
@@ -213,8 +280,9 @@ def cancel_execution(store: Store, id_or_prefix: str, *, wait_s: float = 10.0) -
             if execution.is_terminal:
                 raise
         else:
+            instances = store.list_instances(execution.id)
             ops = transitions.cancel_execution(
-                store.list_instances(execution.id),
+                instances,
                 reason="cancelled by request",
                 now=time.time(),
                 step_reason="workflow cancelled (its runner had stopped)",
@@ -222,6 +290,7 @@ def cancel_execution(store: Store, id_or_prefix: str, *, wait_s: float = 10.0) -
             )
             store.write(lease, ops)
             store.release_lease(lease)
+            _steer_children(store, instances, cancel_execution)
             return store.get_execution(execution.id)
     store.request_control(execution.id, "cancel")
     return wait_for(store, execution.id, lambda e: e.is_terminal, wait_s)
@@ -242,24 +311,68 @@ def pause_execution(store: Store, id_or_prefix: str) -> ExecutionRecord:
         else:
             _pause_directly(store, lease, execution)
             return store.get_execution(execution.id)
-    return store.request_control(execution.id, "pause")
+    requested = store.request_control(execution.id, "pause")
+    _request_pause_of_children(store, execution.id)
+    return requested
+
+
+def _request_pause_of_children(store: Store, execution_id: str) -> None:
+    """The running children of a paused execution are asked too, in the store, so each
+    stops at its own next step boundary rather than at its parent's (which learns of the
+    pause a poll later)."""
+    for record in store.list_instances(execution_id):
+        if record.child_execution_id is None or record.state != "running":
+            continue
+        try:
+            store.request_control(record.child_execution_id, "pause")
+        except StateConflictError:
+            continue  # it ended, or paused, meanwhile
+        _request_pause_of_children(store, record.child_execution_id)
 
 
 def _pause_directly(store: Store, lease: Lease, execution: ExecutionRecord) -> None:
     """No runner is alive: attempts the dead one left running are closed as interrupted
     (they run again on resume), then the execution pauses."""
-    ops = transitions.pause(
-        store.list_instances(execution.id), context=execution.context, now=time.time(), direct=True
-    )
+    instances = store.list_instances(execution.id)
+    ops = transitions.pause(instances, context=execution.context, now=time.time(), direct=True)
     store.write(lease, ops)
     store.release_lease(lease)
+    _steer_children(store, instances, pause_execution)
+
+
+def _steer_children(
+    store: Store,
+    instances: list[StepInstanceRecord],
+    command: Callable[[Store, str], ExecutionRecord],
+) -> None:
+    """A cancel or pause given with no runner alive reaches the execution's unfinished
+    children too (a parent's runner would have passed it on)."""
+    for record in instances:
+        if record.child_execution_id is None:
+            continue
+        child = store.get_execution(record.child_execution_id)
+        if child.is_terminal or (child.state == "paused" and command is pause_execution):
+            continue
+        try:
+            command(store, child.id)
+        except StateConflictError:
+            continue  # it ended (or paused) meanwhile
 
 
 def orphaned_executions(store: Store) -> list[ExecutionRecord]:
-    """Unfinished, not paused, and nobody alive runs them: what `recover` resumes."""
+    """Unfinished, not paused, and nobody alive runs them: what `recover` resumes (a
+    sub-workflow's child is continued by its parent, not on its own, unless its parent
+    ended without it)."""
     candidates = store.list_executions(limit=100_000, states=ACTIVE_STATES)
     now = time.time()
-    return [e for e in reversed(candidates) if is_orphaned(e, now)]
+    return [
+        e
+        for e in reversed(candidates)
+        if is_orphaned(e, now)
+        and (
+            e.parent_execution_id is None or store.get_execution(e.parent_execution_id).is_terminal
+        )
+    ]
 
 
 def wait_for(

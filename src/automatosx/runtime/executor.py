@@ -19,14 +19,18 @@ from automatosx.runtime.step_attempt import AttemptOutcome, run_attempt
 if TYPE_CHECKING:
     from jsonschema.protocols import Validator
 
+    from automatosx.runtime.cache_policy import CachePolicy
+
 
 @dataclass(slots=True)
 class Attempt:
-    """One attempt to run: the provider call, when it started, how to check its output."""
+    """One attempt to run: the provider call, when it started, how to check its output,
+    and whether the result cache may answer it (`runtime.cache`)."""
 
     call: ProviderCall
     started_at: float
     validator: Validator | None = None
+    cache: CachePolicy | None = None
 
 
 class Executor(Protocol):

@@ -12,6 +12,8 @@ file order among equals), so on a resume ties go by the file. A slot is held whi
 attempt runs or waits to retry; `parallelism` slots in all. A `parallel: false` step runs
 alone: once it reaches the head of the queue nothing new starts until every slot is free,
 then it runs with nothing beside it (a barrier; first come, first served, starvation-free).
+An approval gate that waits for its decision (`waiting`) holds no slot; the table keeps
+the set of them (`waiting`), since the execution is not idle while one waits.
 
 A forEach step that fanned out is `running` and holds no slot; its items (`review[0]`,
 `review[1]`, ... created at run time, with their `parent_key`) wait in a queue of their own,
@@ -104,6 +106,8 @@ class InstanceTable:
         self._queued_items: set[str] = set()
         self._parked: set[str] = set()  # parents at their maxParallel, out of the queue
         self.holding: set[str] = {k for k, r in self.records.items() if holds_slot(r)}
+        # Approval gates waiting for a decision: no slot, but the run is not idle.
+        self.waiting: set[str] = {k for k, r in self.records.items() if r.state == "waiting"}
         self._running_items: dict[str, int] = {}  # parent -> its items holding a slot
         for key in self.holding:
             parent = self.records[key].parent_key
@@ -231,6 +235,10 @@ class InstanceTable:
             if parent is not None:
                 self._running_items[parent] -= 1
                 self._unpark(parent)
+        if state == "waiting":
+            self.waiting.add(key)
+        elif key in self.waiting:
+            self.waiting.discard(key)
         if state == "pending":
             self._maybe_ready(key)
 

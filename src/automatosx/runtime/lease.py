@@ -16,6 +16,9 @@ from automatosx import settings
 
 DEFAULT_LEASE_SECONDS = 30.0
 CONTROL_POLL_S = 0.1  # how often a runner looks for pause/cancel requests
+# ... and for approval decisions while nothing runs but gates wait: a gate may wait for days,
+# and a person's decision or a pause taking half a second is no loss.
+GATES_ONLY_POLL_S = 0.5
 
 
 def lease_seconds() -> float:

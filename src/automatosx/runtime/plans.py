@@ -13,6 +13,7 @@ from automatosx.definition.graph import WorkflowGraph, build_graph
 from automatosx.definition.models import AgentSpec, StepSpec, WorkflowDefinition
 from automatosx.errors import ValidationIssue, WorkflowValidationError
 from automatosx.runtime.attempts import RetryRules, retry_rules
+from automatosx.runtime.cache_policy import CachePolicy, cache_policy
 from automatosx.runtime.step_attempt import compile_output_schema
 
 if TYPE_CHECKING:
@@ -47,6 +48,7 @@ class StepPlan:
     validator: Validator | None
     condition: Expression | None = None  # `if`, compiled
     for_each: ForEachPlan | None = None
+    cache: CachePolicy | None = None  # None: the result cache never answers it
 
     @property
     def key(self) -> str:
@@ -115,6 +117,7 @@ def plan_steps(
             validator=validator,
             condition=condition,
             for_each=for_each,
+            cache=cache_policy(step, definition.config),
         )
     if issues:
         raise WorkflowValidationError(issues)

@@ -10,8 +10,8 @@ was typed.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from automatosx.agents.agent_env import env_issues
@@ -19,6 +19,7 @@ from automatosx.agents.registry import AgentRegistry
 from automatosx.agents.router import Router
 from automatosx.definition.graph import WorkflowGraph, build_graph
 from automatosx.definition.models import AgentSpec, WorkflowDefinition
+from automatosx.definition.subworkflows import Subworkflow
 from automatosx.errors import ValidationIssue, WorkflowValidationError
 from automatosx.runtime.plans import StepPlan, plan_steps
 
@@ -30,6 +31,10 @@ class PreparedWorkflow:
     router: Router
     plans: dict[str, StepPlan]
     workdir: Path
+    # Sub-workflow files by the `workflow:` value as written: as loaded (what the execution
+    # stores) and prepared (what a child's runner runs).
+    subworkflows: Mapping[str, Subworkflow] = field(default_factory=dict)
+    children: Mapping[str, PreparedWorkflow] = field(default_factory=dict)
 
 
 def agent_uses(definition: WorkflowDefinition) -> Iterator[tuple[str, str]]:
@@ -46,9 +51,15 @@ def agent_uses(definition: WorkflowDefinition) -> Iterator[tuple[str, str]]:
 
 
 def prepare_workflow(
-    definition: WorkflowDefinition, *, workdir: Path | None = None, router: Router | None = None
+    definition: WorkflowDefinition,
+    *,
+    workdir: Path | None = None,
+    router: Router | None = None,
+    subworkflows: Mapping[str, Subworkflow] | None = None,
 ) -> PreparedWorkflow:
-    """Resolve every step's agent and provider; raise one error listing every problem."""
+    """Resolve every step's agent and provider, and those of its sub-workflows (which run
+    in the same working directory, each with the agents of its own file); raise one error
+    listing every problem."""
     workdir = workdir or Path.cwd()
     if not workdir.is_dir():
         raise WorkflowValidationError(
@@ -67,4 +78,37 @@ def prepare_workflow(
     if env_problems:
         raise WorkflowValidationError(env_problems)
     plans = plan_steps(definition, agents, graph)
-    return PreparedWorkflow(definition, graph, router, plans, workdir)
+    children = _prepare_children(definition, subworkflows or {}, workdir, {})
+    return PreparedWorkflow(definition, graph, router, plans, workdir, subworkflows or {}, children)
+
+
+def _prepare_children(
+    definition: WorkflowDefinition,
+    subworkflows: Mapping[str, Subworkflow],
+    workdir: Path,
+    done: dict[int, PreparedWorkflow],
+) -> dict[str, PreparedWorkflow]:
+    """Each sub-workflow prepared once (a file several steps run shares one), its problems
+    reported at the step that names it, prefixed with its path."""
+    children: dict[str, PreparedWorkflow] = {}
+    issues: list[ValidationIssue] = []
+    for index, step in enumerate(definition.steps):
+        written = step.workflow
+        child = None if written is None or written in children else subworkflows.get(written)
+        if written is None or child is None:
+            continue
+        prepared = done.get(id(child))
+        if prepared is None:
+            try:
+                prepared = prepare_workflow(
+                    child.definition, workdir=workdir, subworkflows=child.children
+                )
+            except WorkflowValidationError as exc:
+                where = f"steps[{index}].workflow"
+                issues += [ValidationIssue(where, f"{child.source}: {i}") for i in exc.issues]
+                continue
+            done[id(child)] = prepared
+        children[written] = prepared
+    if issues:
+        raise WorkflowValidationError(issues)
+    return children

@@ -19,6 +19,8 @@ from automatosx.errors import StepError
 if TYPE_CHECKING:
     from jsonschema.protocols import Validator
 
+    from automatosx.runtime.cache_policy import CacheUse
+
 
 @dataclass(frozen=True)
 class AttemptOutcome:
@@ -28,6 +30,7 @@ class AttemptOutcome:
     finished_at: float
     result: ProviderResult | None = None
     error: StepError | None = None
+    cache: CacheUse | None = None  # a success the result cache answered, or will store
 
 
 async def run_attempt(

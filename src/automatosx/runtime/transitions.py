@@ -14,13 +14,16 @@ A step instance moves through:
                           |----interrupt (its runner died)--> cancelled --reopen--> pending
     pending --skip--> skipped (upstream failed, with continueOnError)
     pending | running --cancel--> cancelled (the execution ends failed or cancelled)
+
+An approval gate waits instead of running (`runtime.approvals`): pending --request-->
+waiting --decision--> completed | failed; a waiting gate is cancelled like a running one.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from automatosx.agents.base import ProviderResult
 from automatosx.errors import StepError
@@ -44,17 +47,23 @@ from automatosx.store.events import (
 )
 from automatosx.store.records import (
     AppendEvent,
+    CacheEntry,
     CheckpointCreator,
     ClearControlRequest,
     CreateCheckpoint,
     ExecutionRecord,
     IncrementResumeCount,
+    PutCacheEntry,
     PutInstance,
     RecordAttempt,
+    RecordCacheHit,
     SetExecutionState,
     StepInstanceRecord,
     WriteOp,
 )
+
+if TYPE_CHECKING:
+    from automatosx.runtime.cache_policy import CacheUse
 
 INTERRUPTED_MESSAGE = "interrupted: the runner stopped during this attempt; it runs again"
 
@@ -102,10 +111,17 @@ def start(
 
 
 def succeed(
-    record: StepInstanceRecord, result: ProviderResult, now: float, *, output: Any = None
+    record: StepInstanceRecord,
+    result: ProviderResult,
+    now: float,
+    *,
+    output: Any = None,
+    cache: CacheUse | None = None,
 ) -> list[WriteOp]:
     """The running attempt produced `result`; `output` is its output as the store keeps it
-    (what dependents see), when the caller normalised it."""
+    (what dependents see), when the caller normalised it. With `cache` (a cached step):
+    answered from its `hit`, the step is `cached` (the hit counted in the same write);
+    answered by the provider, the output becomes the key's entry in the same write."""
     duration = _duration_ms(record, now)
     done = record.evolve(
         state="completed",
@@ -118,8 +134,26 @@ def succeed(
         tokens_out=result.tokens_out,
         cost_usd=result.cost_usd,
     )
+    if cache is not None and cache.hit is not None:
+        hit = cache.hit
+        done = done.evolve(cached=True, cached_from=hit.execution_id, saved_usd=hit.cost_usd)
+        event = StepCompleted(
+            record.key, record.attempt, duration, result.provider,
+            cached=True, cached_from=hit.execution_id,
+        )  # fmt: skip
+        return [PutInstance(done, record), AppendEvent(event, now), RecordCacheHit(hit.key, now)]
     event = StepCompleted(record.key, record.attempt, duration, result.provider)
-    return [PutInstance(done, record), AppendEvent(event, now)]
+    ops: list[WriteOp] = [PutInstance(done, record), AppendEvent(event, now)]
+    if cache is not None:
+        ttl_ms = cache.policy.ttl_ms
+        entry = CacheEntry(
+            key=cache.key, output=done.output, provider=done.provider, model=done.model,
+            agent=done.agent, tokens_in=done.tokens_in, tokens_out=done.tokens_out,
+            cost_usd=done.cost_usd, execution_id=done.execution_id, step_key=done.key,
+            created_at=now, expires_at=None if ttl_ms is None else now + ttl_ms / 1000,
+        )  # fmt: skip
+        ops.append(PutCacheEntry(entry))
+    return ops
 
 
 @dataclass(frozen=True)
@@ -275,7 +309,7 @@ def cancel(record: StepInstanceRecord, reason: str, now: float) -> list[WriteOp]
         completed_at=now,
         retry_at=None,
     )
-    if record.state == "running":
+    if record.state in ("running", "waiting"):  # waiting: an approval gate's one attempt
         cancelled = cancelled.evolve(duration_ms=_duration_ms(record, now))
         attempt = 1 if record.items is not None else record.attempt  # a forEach: its run
         event = StepCancelled(record.key, attempt, reason)
@@ -489,7 +523,7 @@ def _cancel_unsettled(
     for record in instances:
         if is_settled(record):
             continue
-        if record.state == "running" or record.retry_at is not None:
+        if record.state in ("running", "waiting") or record.retry_at is not None:
             ops += cancel(record, reason, now)
         else:
             ops += cancel(record, f"not started: {reason}", now)

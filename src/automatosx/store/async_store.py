@@ -21,7 +21,14 @@ from typing import TypeVar
 from automatosx import priority
 from automatosx.errors import StoreUnavailableError
 from automatosx.store.base import Store
-from automatosx.store.records import ControlRequest, ExecutionRecord, Lease, WriteOp
+from automatosx.store.records import (
+    ApprovalRecord,
+    CacheEntry,
+    ControlRequest,
+    ExecutionRecord,
+    Lease,
+    WriteOp,
+)
 
 T = TypeVar("T")
 FIRST_RETRY_S = 0.05
@@ -72,6 +79,50 @@ class AsyncStore:
         except StoreUnavailableError:
             pass
         return await self._retry(lambda: store.control_request(execution_id), until=until)
+
+    async def waiting_approvals(
+        self, execution_id: str, *, decided_only: bool, until: float
+    ) -> list[ApprovalRecord]:
+        return await self._call(
+            lambda: self.store.waiting_approvals(execution_id, decided_only=decided_only),
+            until=until,
+        )
+
+    async def expire_approval(
+        self, execution_id: str, step_key: str, *, now: float, until: float
+    ) -> bool:
+        return await self._call(
+            lambda: self.store.expire_approval(execution_id, step_key, now=now), until=until
+        )
+
+    # The result cache's reads and leases (runtime/cache.py): `until` is the runner's lease.
+    async def cache_entry(self, key: str, *, until: float) -> CacheEntry | None:
+        store = self.store
+        try:  # every cached step asks once: no closure on the happy path
+            if not priority.gate.active:
+                return store.cache_entry(key)
+            with priority.gate:
+                return store.cache_entry(key)
+        except StoreUnavailableError:
+            pass
+        return await self._retry(lambda: store.cache_entry(key), until=until)
+
+    async def take_cache_lease(
+        self, key: str, owner: str, seconds: float, *, now: float, until: float
+    ) -> bool:
+        return await self._call(
+            lambda: self.store.take_cache_lease(key, owner, seconds, now), until=until
+        )
+
+    async def renew_cache_lease(
+        self, key: str, owner: str, seconds: float, *, now: float, until: float
+    ) -> bool:
+        return await self._call(
+            lambda: self.store.renew_cache_lease(key, owner, seconds, now), until=until
+        )
+
+    async def release_cache_lease(self, key: str, owner: str, *, until: float) -> None:
+        await self._call(lambda: self.store.release_cache_lease(key, owner), until=until)
 
     async def release_lease(self, lease: Lease) -> None:
         await self._call(lambda: self.store.release_lease(lease), until=lease.expires_at)

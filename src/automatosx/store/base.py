@@ -14,7 +14,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
+from automatosx.store.approvals import PendingApproval
 from automatosx.store.records import (
+    ApprovalDecision,
+    ApprovalRecord,
+    CacheEntry,
     CheckpointRecord,
     ControlRequest,
     EventRecord,
@@ -84,6 +88,11 @@ class Store(Protocol):
     def execution_definition(self, execution_id: str) -> dict[str, Any]:
         """The definition (file form) the execution started with: resume runs exactly these
         steps even if the workflow's (name, version) was later stored with other ones."""
+        ...
+
+    def execution_subworkflows(self, execution_id: str) -> dict[str, Any]:
+        """The sub-workflow files the execution may run, as stored with it (plain data,
+        `definition.subworkflows.subworkflows_document`); empty when it runs none."""
         ...
 
     def get_execution(self, id_or_prefix: str) -> ExecutionRecord:
@@ -163,6 +172,68 @@ class Store(Protocol):
         self, execution_id: str, *, after_id: int = 0, limit: int | None = None
     ) -> list[EventRecord]:
         """In order; `after_id` lets `events --follow` poll for new ones."""
+        ...
+
+    # ---- approval gates (store/approvals.py) ----
+    def decide_approval(
+        self,
+        execution_id: str,
+        step_key: str,
+        decision: ApprovalDecision,
+        *,
+        by: str,
+        comment: str | None,
+        now: float,
+    ) -> bool:
+        """Compare-and-set a person's decision: recorded only if none is, the gate's
+        instance is `waiting` and its deadline is later than `now`. True if this call
+        recorded it (of racing deciders, exactly one)."""
+        ...
+
+    def expire_approval(self, execution_id: str, step_key: str, *, now: float) -> bool:
+        """Compare-and-set the timeout's decision (`onTimeout`, by "timeout", at the
+        deadline) if the deadline is past at `now` and nothing was decided."""
+        ...
+
+    def get_approval(self, execution_id: str, step_key: str) -> ApprovalRecord | None: ...
+
+    def waiting_approvals(
+        self, execution_id: str, *, decided_only: bool = False
+    ) -> list[ApprovalRecord]:
+        """The execution's gates whose instance is `waiting` (only the decided ones: the
+        decisions its runner has still to apply)."""
+        ...
+
+    def pending_approvals(self) -> list[PendingApproval]:
+        """Every gate waiting for a decision in an unfinished execution, oldest first."""
+        ...
+
+    # ---- the result cache (store/cache.py) ----
+    def cache_entry(self, key: str) -> CacheEntry | None:
+        """The entry under `key` (expired ones too), None if none; CorruptCacheEntryError
+        if its row cannot be read back."""
+        ...
+
+    def take_cache_lease(self, key: str, owner: str, seconds: float, now: float) -> bool:
+        """Take the lease on `key` unless another owner holds a live one: of racing
+        runners exactly one gets True."""
+        ...
+
+    def renew_cache_lease(self, key: str, owner: str, seconds: float, now: float) -> bool: ...
+
+    def release_cache_lease(self, key: str, owner: str) -> None: ...
+
+    def list_cache_entries(self) -> list[CacheEntry]:
+        """Newest first; CorruptCacheEntryError names the first row that cannot be read."""
+        ...
+
+    def delete_cache_entries(self, keys: Sequence[str] | None = None) -> list[str]:
+        """These entries (keys or unique 8+ character prefixes; NotFoundError if one
+        matches none, and nothing is deleted), or all (`None`). The keys deleted."""
+        ...
+
+    def prune_cache(self, *, now: float, older_than_seconds: float | None = None) -> list[str]:
+        """Expired entries, those older than the age, and dead leases. The keys deleted."""
         ...
 
     # ---- retention ----

@@ -131,6 +131,8 @@ class StepStarted(Event):
     attempt: int
     agent: str | None  # None: a sub-workflow or an approval
     items: int | None = field(default=None, metadata=_OMIT_NONE)  # a forEach fanning out
+    # a sub-workflow step: the child execution it started (or, resumed, attached to)
+    child_execution_id: str | None = field(default=None, metadata=_OMIT_NONE)
 
 
 @dataclass(slots=True)
@@ -141,6 +143,9 @@ class StepCompleted(Event):
     duration_ms: int
     provider: str | None
     items: int | None = field(default=None, metadata=_OMIT_NONE)  # a forEach's items, done
+    # Answered from the result cache: True, and the execution whose call produced it.
+    cached: bool | None = field(default=None, metadata=_OMIT_NONE)
+    cached_from: str | None = field(default=None, metadata=_OMIT_NONE)
 
 
 @dataclass(slots=True)
@@ -179,6 +184,38 @@ class StepCancelled(Event):
     step_key: str
     attempt: int
     reason: str
+
+
+# ---- approval gates (the step's own step_started / step_completed / step_failed come too) ----
+
+
+@dataclass(slots=True)
+class ApprovalRequested(Event):
+    type: ClassVar[EventType] = "approval_requested"
+    step_key: str
+    message: str
+    expires_at: str | None  # ISO-8601; None: no timeout
+    on_timeout: str
+    approve_command: str  # exactly what a person types to decide
+    reject_command: str
+
+
+@dataclass(slots=True)
+class ApprovalGranted(Event):
+    type: ClassVar[EventType] = "approval_granted"
+    step_key: str
+    by: str  # AX_USER or the login name, or "timeout"
+    comment: str | None
+    at: str  # ISO-8601: when the decision was given
+
+
+@dataclass(slots=True)
+class ApprovalRejected(Event):
+    type: ClassVar[EventType] = "approval_rejected"
+    step_key: str
+    by: str
+    comment: str | None
+    at: str
 
 
 # ---- checkpoints ----

@@ -10,6 +10,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
+    from automatosx.definition.models import WorkflowDefinition
+    from automatosx.definition.subworkflows import Subworkflow
     from automatosx.store.events import Event
 
 ExecutionState = Literal[
@@ -145,6 +149,8 @@ class StepInstanceRecord:
     items: list[Any] | None = None  # a forEach step's list, stored once when it fans out
     child_execution_id: str | None = None  # a sub-workflow step's child execution
     cached: bool = False  # its output came from the result cache (no provider call)
+    cached_from: str | None = None  # the execution whose call produced that output
+    saved_usd: float | None = None  # what that call cost, which this one did not
 
     def latest_attempt(self) -> StepExecutionRecord | None:
         """The instance's latest attempt as an attempt record (None before the first)."""
@@ -195,6 +201,7 @@ class StepInstanceRecord:
 _INSTANCE_FIELDS = frozenset(StepInstanceRecord.__dataclass_fields__)
 _ATTEMPT_STATES: dict[str, StepState] = {
     "running": "running",
+    "waiting": "waiting",  # an approval gate: its one attempt is the wait
     "completed": "completed",
     "failed": "failed",
     "cancelled": "cancelled",
@@ -264,6 +271,29 @@ class PruneResult:
     events: int
 
 
+ApprovalDecision = Literal["approved", "rejected"]
+OnTimeout = Literal["reject", "approve"]  # what decides a gate whose deadline passed
+
+
+@dataclass(frozen=True)
+class ApprovalRecord:
+    """One approval gate that opened (a row of `workflow_approvals`): what it asks, its
+    absolute deadline (`expires_at`, None: no timeout) and, once given, the decision. The
+    decision is written by whoever gives it (a person's `ax workflow approve`, or the
+    deadline) and applied to the step instance by the execution's runner."""
+
+    execution_id: str
+    step_key: str  # the instance key: `gate`, or `gate[2]` inside a forEach
+    message: str | None
+    requested_at: float
+    expires_at: float | None
+    on_timeout: OnTimeout
+    decision: ApprovalDecision | None = None
+    decided_by: str | None = None
+    comment: str | None = None
+    decided_at: float | None = None
+
+
 # ---- fenced write operations, applied together in one transaction by `Store.write` ----
 # (The three a step writes, PutInstance, RecordAttempt and AppendEvent, are slotted rather
 # than frozen dataclasses: three times cheaper to build. Treat every operation as a value.)
@@ -324,6 +354,87 @@ class CreateCheckpoint:
 
 
 @dataclass(frozen=True)
+class OpenApproval:
+    """An approval gate opens: its row of `workflow_approvals`, written with the instance
+    moving to `waiting`, so a gate a reader sees waiting can always be decided."""
+
+    step_key: str
+    message: str
+    requested_at: float
+    expires_at: float | None
+    on_timeout: OnTimeout
+
+
+@dataclass(frozen=True)
+class CacheEntry:
+    """One answer of the result cache (a row of `workflow_cache`): the output of a
+    successful, schema-valid call, who served it and what it cost, and which execution's
+    step produced it. `expires_at` None: it never expires (`ax cache prune` removes it)."""
+
+    key: str  # SHA-256 (hex) of what decides the answer: see `runtime.cache.cache_key`
+    output: Any
+    provider: str | None
+    model: str | None
+    agent: str | None
+    tokens_in: int | None
+    tokens_out: int | None
+    cost_usd: float | None
+    execution_id: str | None
+    step_key: str | None
+    created_at: float
+    expires_at: float | None = None
+    hits: int = 0
+    last_hit_at: float | None = None
+
+    def is_live(self, now: float) -> bool:
+        return self.expires_at is None or self.expires_at > now
+
+
+@dataclass(frozen=True)
+class PutCacheEntry:
+    """Store (or overwrite) an answer, in the transaction that completes the step that
+    produced it: no reader ever sees an entry whose step is not completed. It also ends
+    the key's lease (`store.cache`)."""
+
+    entry: CacheEntry
+
+
+@dataclass(frozen=True)
+class RecordCacheHit:
+    """A step was answered from the entry: count it, in the write that completes the step."""
+
+    key: str
+    at: float
+
+
+@dataclass(frozen=True)
+class CreateChildExecution:
+    """A sub-workflow step starts its child: the child's execution (leased to its runner
+    from the start, its step instances with it, its parent the writing execution), written
+    in the transaction that moves the step to `running` and names the child on it. A
+    recovery therefore always finds the child the step started; it never starts another."""
+
+    execution_id: str
+    definition: WorkflowDefinition
+    subworkflows: Mapping[str, Subworkflow]  # the files the child runs in turn
+    context: dict[str, Any]
+    triggered_by: str
+    priority: int
+    workdir: str | None
+    lease_owner: str
+    lease_expires_at: float
+    instances: Sequence[WriteOp]  # the child's fresh step instances
+
+
+@dataclass(frozen=True)
+class SetSubworkflows:
+    """The sub-workflow files an execution may run, stored with it (as its definition is),
+    so a resume never reads the files again."""
+
+    subworkflows: Mapping[str, Subworkflow]
+
+
+@dataclass(frozen=True)
 class IncrementResumeCount:
     pass
 
@@ -342,4 +453,9 @@ WriteOp = (
     | CreateCheckpoint
     | IncrementResumeCount
     | ClearControlRequest
+    | OpenApproval
+    | PutCacheEntry
+    | RecordCacheHit
+    | CreateChildExecution
+    | SetSubworkflows
 )

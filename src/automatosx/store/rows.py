@@ -38,7 +38,7 @@ INSTANCE_COLUMNS = (
     "execution_id, key, step_key, position, state, parent_key, item_index, attempt, failures, "
     "agent, provider, model, output, error_kind, error_message, started_at, completed_at, "
     "duration_ms, retry_at, tokens_in, tokens_out, cost_usd, skip_reason, items, "
-    "child_execution_id, cached"
+    "child_execution_id, cached, cached_from, saved_usd"
 )
 CHECKPOINT_COLUMNS = (
     "id, execution_id, state, context, completed_steps, pending_steps, label, created_by, "
@@ -147,6 +147,8 @@ def instance_from_row(row: Any) -> StepInstanceRecord:
             "items": load_json(row[23]),
             "child_execution_id": row[24],
             "cached": bool(row[25]),
+            "cached_from": row[26],
+            "saved_usd": _opt_float(row[27]),
         }
     )
 

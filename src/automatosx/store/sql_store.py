@@ -21,7 +21,9 @@ from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from automatosx.errors import LeaseLostError, NotFoundError, StateConflictError
-from automatosx.store import workflow_sql
+from automatosx.store import children, workflow_sql
+from automatosx.store.approvals import ApprovalQueries
+from automatosx.store.cache import CacheQueries
 from automatosx.store.codec import ColumnCodec, load_json
 from automatosx.store.records import (
     TERMINAL_STATES,
@@ -62,7 +64,7 @@ SELECT_EXECUTION = f"SELECT {EXECUTION_COLUMNS} FROM {EXECUTION_FROM}"
 VIEWS = ("workflow_execution_summary", "workflow_step_summary", "workflow_recent_runs")
 
 
-class SqlStore(ABC):
+class SqlStore(ApprovalQueries, CacheQueries, ABC):
     """Implements `automatosx.store.base.Store` over a dialect's connections."""
 
     dialect: ClassVar[str]
@@ -191,6 +193,11 @@ class SqlStore(ABC):
         if row is None or row[0] is None:
             raise NotFoundError(f"no definition stored for execution {execution_id!r}")
         return cast("dict[str, Any]", load_json(row[0]))
+
+    def execution_subworkflows(self, execution_id: str) -> dict[str, Any]:
+        return children.read_subworkflows(
+            self._fetch_one(children.SELECT_SUBWORKFLOWS, (execution_id,))
+        )
 
     def get_execution(self, id_or_prefix: str) -> ExecutionRecord:
         key = id_or_prefix.strip().lower()

@@ -11,17 +11,24 @@ import uuid
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Protocol
 
+from automatosx.store.cache import apply_cache_ops
+from automatosx.store.children import create_child, set_subworkflows
 from automatosx.store.codec import ColumnCodec
 from automatosx.store.records import (
     TERMINAL_STATES,
     AppendEvent,
     ClearControlRequest,
     CreateCheckpoint,
+    CreateChildExecution,
     IncrementResumeCount,
+    OpenApproval,
+    PutCacheEntry,
     PutInstance,
     RecordAttempt,
+    RecordCacheHit,
     SetContext,
     SetExecutionState,
+    SetSubworkflows,
     StepInstanceRecord,
     WriteOp,
 )
@@ -126,7 +133,8 @@ _DEFAULTS = {
     "model": None, "output": None, "error_kind": None, "error_message": None,
     "started_at": None, "completed_at": None, "duration_ms": None, "retry_at": None,
     "tokens_in": None, "tokens_out": None, "cost_usd": None, "skip_reason": None,
-    "items": None, "child_execution_id": None, "cached": False,
+    "items": None, "child_execution_id": None, "cached": False, "cached_from": None,
+    "saved_usd": None,
 }  # fmt: skip
 INSERT_FRESH_INSTANCES = (
     f"INSERT INTO workflow_step_instances ({', '.join(_FRESH_COLUMNS)}) VALUES {_FRESH_ROW} "
@@ -193,7 +201,7 @@ def _instance_row(eid: str, i: StepInstanceRecord, c: ColumnCodec) -> tuple[Any,
         i.failures, i.agent, i.provider, i.model, output, i.error_kind, c.text(i.error_message),
         i.started_at, i.completed_at, i.duration_ms, i.retry_at, i.tokens_in, i.tokens_out,
         i.cost_usd, i.skip_reason, None if i.items is None else c.json(i.items),
-        i.child_execution_id, int(i.cached),
+        i.child_execution_id, int(i.cached), i.cached_from, i.saved_usd,
     )  # fmt: skip
 
 
@@ -217,6 +225,24 @@ def _clear(db: Connection, eid: str, op: ClearControlRequest, c: ColumnCodec, no
     db.execute(CLEAR_CONTROL_REQUEST, (now, eid))
 
 
+# A gate that opens again (never today: a waiting gate stays waiting across a resume) asks
+# afresh: no decision given to an earlier request carries over.
+OPEN_APPROVAL = (
+    "INSERT INTO workflow_approvals (execution_id, step_key, message, requested_at, "
+    "expires_at, on_timeout) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (execution_id, step_key) "
+    "DO UPDATE SET message = excluded.message, requested_at = excluded.requested_at, "
+    "expires_at = excluded.expires_at, on_timeout = excluded.on_timeout, decision = NULL, "
+    "decided_by = NULL, comment = NULL, decided_at = NULL"
+)
+
+
+def _open_approval(db: Connection, eid: str, op: OpenApproval, c: ColumnCodec, now: float) -> None:
+    db.execute(
+        OPEN_APPROVAL,
+        (eid, op.step_key, c.text(op.message), op.requested_at, op.expires_at, op.on_timeout),
+    )
+
+
 _APPLY: dict[type[Any], Callable[[Connection, str, Any, ColumnCodec, float], None]] = {
     SetExecutionState: _set_state,
     SetContext: _set_context,
@@ -224,6 +250,9 @@ _APPLY: dict[type[Any], Callable[[Connection, str, Any, ColumnCodec, float], Non
     CreateCheckpoint: _checkpoint,
     IncrementResumeCount: _resumed,
     ClearControlRequest: _clear,
+    OpenApproval: _open_approval,
+    CreateChildExecution: create_child,
+    SetSubworkflows: set_subworkflows,
 }
 
 
@@ -257,8 +286,12 @@ def apply_ops(
     PostgreSQL refuses one statement that changes a row twice)."""
     events: list[tuple[Any, ...]] = []
     instances: dict[str, PutInstance] = {}
+    cache_ops: list[PutCacheEntry | RecordCacheHit] = []
     for op in ops:
         kind = type(op)
+        if kind is PutCacheEntry or kind is RecordCacheHit:
+            cache_ops.append(op)  # type: ignore[arg-type]
+            continue
         if kind is AppendEvent:
             at = now if op.at is None else op.at  # type: ignore[union-attr]
             event = op.event  # type: ignore[union-attr]
@@ -281,3 +314,5 @@ def apply_ops(
         _put_instances(db, execution_id, instances.values(), codec)
     if events:
         _insert_rows(db, APPEND_EVENT, _EVENT_ROW, events)
+    if cache_ops:  # rows shared by executions: last, in key order (store/cache.py)
+        apply_cache_ops(db, cache_ops, codec)

@@ -8,7 +8,9 @@ ran or not (pending, skipped, cancelled included), a forEach step's items after 
 outputs). Beyond the contract's keys: each step its `errorKind`, each step and the whole
 execution usage totals over all attempts (`tokensIn`, `tokensOut`, `costUsd`, null when no
 provider reported any), a forEach step its number of `items`, a sub-workflow step its
-`childExecutionId`, a step answered from the result cache `"cached": true`, and the
+`childExecutionId`, a step answered from the result cache `"cached": true` with
+`cachedFrom` (the execution whose call it reused) and `savedUsd` (what that call cost; the
+execution's `savedUsd` sums them, null when no step was answered from the cache), and the
 execution its `parentExecutionId` (null at the top), `orphaned`
 (still `executing`, runner gone) and `workdir` (where its steps run).
 """
@@ -37,7 +39,10 @@ def execution_document(store: Store, execution: ExecutionRecord) -> dict[str, An
         earlier.add((attempt.step_key, attempt.attempt))
     steps: dict[str, Any] = {}
     results: dict[str, Any] = {}
+    saved: float | None = None  # by steps the result cache answered (None: there were none)
     for instance in instances:
+        if instance.cached:
+            saved = (saved or 0.0) + (instance.saved_usd or 0.0)
         step_usage = usage.get(instance.key) or _Usage()
         if instance.attempt and (instance.key, instance.attempt) not in earlier:
             step_usage.add(instance)  # the latest attempt's usage is the instance's own
@@ -55,6 +60,7 @@ def execution_document(store: Store, execution: ExecutionRecord) -> dict[str, An
         "stepResults": results,
         "context": execution.context,
         **totals.document(),
+        "savedUsd": None if saved is None else round(saved, 8),
         "orphaned": is_orphaned(execution),
         "workdir": execution.workdir,
     }
@@ -79,6 +85,8 @@ def step_document(instance: StepInstanceRecord, usage: _Usage) -> dict[str, Any]
         document["childExecutionId"] = instance.child_execution_id
     if instance.cached:
         document["cached"] = True
+        document["cachedFrom"] = instance.cached_from  # the execution whose call it reused
+        document["savedUsd"] = instance.saved_usd  # what that call cost
     return document
 
 

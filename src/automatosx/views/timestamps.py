@@ -1,14 +1,8 @@
-"""Times as the contract writes them."""
+"""Times as the contract writes them: the one formatter lives in `store.timestamps` (stored
+values carry them too); the read model and the CLI import it from here."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from automatosx.store.timestamps import iso
 
-
-def iso(ts: float | None) -> str | None:
-    """Epoch seconds as ISO-8601 UTC with milliseconds (the contract's timestamp form)."""
-    if ts is None:
-        return None
-    return (
-        datetime.fromtimestamp(ts, tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    )
+__all__ = ["iso"]
