@@ -30,24 +30,20 @@ from automatosx.agents.base import ProviderCall
 from automatosx.definition.expressions import Expression, cel_value, step_value
 from automatosx.definition.models import WorkflowDefinition
 from automatosx.definition.templates import render
-from automatosx.errors import AxError, LeaseLostError, StepError, StoreFullError
-from automatosx.runtime import approvals, children, transitions
-from automatosx.runtime.children import ChildOutcome, ChildRunner, ChildStart
+from automatosx.errors import LeaseLostError, StepError, StoreFullError
+from automatosx.runtime import approvals, transitions
+from automatosx.runtime.child_steps import ChildSteps
+from automatosx.runtime.children import ChildOutcome, ChildRunner
 from automatosx.runtime.executor import Attempt, Executor
+from automatosx.runtime.gate_watch import GateWatch
 from automatosx.runtime.instances import InstanceTable
 from automatosx.runtime.lease import CONTROL_POLL_S, GATES_ONLY_POLL_S, heartbeat_interval
 from automatosx.runtime.plans import StepPlan
-from automatosx.runtime.step_attempt import AttemptOutcome, check_output
+from automatosx.runtime.step_attempt import AttemptOutcome
 from automatosx.secrets import SecretRedactor
 from automatosx.store.async_store import AsyncStore
 from automatosx.store.codec import as_stored
-from automatosx.store.records import (
-    ApprovalRecord,
-    ControlRequest,
-    Lease,
-    StepInstanceRecord,
-    WriteOp,
-)
+from automatosx.store.records import ControlRequest, Lease, StepInstanceRecord, WriteOp
 
 LAUNCH_BATCH = 16  # attempts launched per event-loop turn when many start together
 FinalState = Literal["completed", "failed", "cancelled", "paused"]
@@ -124,16 +120,19 @@ class ExecutionRunner:
         self._wake = asyncio.Event()
         self._started = time.time()
         self._opening = opening  # the transition that begins (or resumes) the run
-        # Sub-workflows: children to launch after the commit that creates them (None: an
-        # existing one, resumed), the runners of those running, and why they must stop.
-        self._children_due: list[tuple[str, str, ChildStart | None]] = []
-        self._child_runners: dict[str, ExecutionRunner] = {}
-        self._child_stop: str | None = None
-        self._aborting = False
-        # Approval gates: their deadlines, those that passed, and whether to read decisions.
-        self._gate_deadlines: dict[str, float] = {}
-        self._gates_expired: list[str] = []
-        self._gates_check = False
+        # The steps that wait for a person, and those that run a child execution.
+        self._gates = GateWatch(
+            store, run.execution_id, table, do=self._do, ended=self._ended, wake=self._wake.set
+        )
+        self._children = ChildSteps(
+            run,
+            table,
+            do=self._do,
+            report=self._report,
+            fail=self._record_failure,
+            ended=self._ended,
+            pause=self._begin_pause,
+        )
 
     @property
     def execution_id(self) -> str:
@@ -168,7 +167,7 @@ class ExecutionRunner:
         self._arm_waiting_retries(self._started)
         try:
             if self.table.waiting:
-                await self._rearm_gates()
+                await self._gates.rearm(until=self.lease.expires_at)
             outcome = await self._turn()
             while outcome is None:
                 if not self._wake.is_set():
@@ -189,6 +188,7 @@ class ExecutionRunner:
         finally:
             for handle in self._timers.values():
                 handle.cancel()
+            self._gates.close()
 
     # ---- one loop turn: drain -> decide -> commit -> launch ----
 
@@ -199,8 +199,8 @@ class ExecutionRunner:
         retries, self._retries_due = self._retries_due, []
         if self._due:
             await self._on_timers(now)
-        if self._gates_check or self._gates_expired:
-            await self._decide_gates(now)
+        if self._gates.due:
+            await self._gates.decide(now, until=self.lease.expires_at)
         # decide
         for outcome in finished:
             self._record(outcome, now)
@@ -237,8 +237,9 @@ class ExecutionRunner:
                 # 64 at a time: the first turn of 500 HTTP steps lagged 15 ms, not 20-26).
                 await asyncio.sleep(0)
             self._launch(attempt)
-        if self._children_due:
-            self._launch_children()
+        if self._children.due:
+            for key, child in self._children.launch(pausing=self._pausing):
+                self._tasks[key] = self._loop.create_task(child)
         return None
 
     def _record(self, outcome: AttemptOutcome, now: float) -> None:
@@ -249,7 +250,7 @@ class ExecutionRunner:
             return
         self._tasks.pop(key, None)
         if type(outcome) is ChildOutcome:
-            self._record_child(record, outcome)
+            self._children.record(record, outcome)
             return
         at = outcome.finished_at
         if outcome.result is not None:
@@ -257,8 +258,7 @@ class ExecutionRunner:
             self._do(
                 transitions.succeed(record, outcome.result, at, output=stored, cache=outcome.cache)
             )
-            if record.parent_key is not None:
-                self._item_settled(record.parent_key, at)
+            self._ended(key, None, at)
             return
         error = outcome.error or StepError("provider_error", "attempt failed without an error")
         self._record_failure(record, error, at)
@@ -272,10 +272,21 @@ class ExecutionRunner:
             self._retry_timers[key] = self._loop.call_later(
                 failure.retry_in_s, self._on_retry_due, key
             )
-        if failure.final and record.parent_key is not None:
-            self._item_failed(self.table[record.key], at)
-        elif failure.final and not plan.spec.optional:
-            self._failed_for_good(record.key, error, at)
+        if failure.final:
+            self._ended(record.key, error, at)
+
+    def _ended(self, key: str, error: StepError | None, at: float) -> None:
+        """An instance ended for good, completed (`error` None) or failed with no retry
+        left: a forEach item settles or fails its step; a failed step that is not
+        optional has a final failure's usual effects."""
+        record = self.table[key]
+        if record.parent_key is not None:
+            if error is None:
+                self._item_settled(record.parent_key, at)
+            else:
+                self._item_failed(record, at)
+        elif error is not None and not self.table.plan(record).spec.optional:
+            self._failed_for_good(key, error, at)
 
     def _failed_for_good(self, key: str, error: StepError, at: float) -> None:
         """A non-optional step failed for good: its downstream is skipped (continueOnError),
@@ -430,7 +441,8 @@ class ExecutionRunner:
         if kind == "approval":
             self._begin_gate(key, now)
         elif kind == "workflow":
-            self._begin_child(key, now, attempts)
+            record = self.table[key]
+            self._children.begin(key, now, local=self._item_names(record, self.table.plan(record)))
         else:
             self._begin_agent(key, now, attempts)
 
@@ -455,125 +467,7 @@ class ExecutionRunner:
         message = as_stored(message, self.run_info.redactor)
         self._do(approvals.request_approval(record, approval, message=message, now=now))
         if approval.timeout_ms is not None:
-            self._watch_deadline(key, now + approval.timeout_ms / 1000)
-
-    # ---- sub-workflows ----
-
-    def _begin_child(self, key: str, now: float, attempts: list[Attempt]) -> None:
-        """A sub-workflow step starts its child, created in the write that starts the step
-        and launched after it commits; a step that has its child already (a resume) goes
-        on with it. A `with` that cannot render, or nesting too deep, fails the step."""
-        record = self.table[key]
-        if record.child_execution_id is not None:
-            self._do(children.attach_child(record, now))
-            self._children_due.append((key, record.child_execution_id, None))
-            return
-        plan = self.table.plan(record)
-        launcher = self.run_info.children
-        assert launcher is not None and plan.spec.workflow is not None
-        try:
-            context = children.child_context(
-                plan.spec.with_,
-                context=self.run_info.context,
-                step_outputs=self.table.outputs,
-                empty_steps=self.table.empty,
-                local=self._item_names(record, plan),
-            )
-            start = launcher.create(key, plan.spec.workflow, context, now)
-        except StepError as error:
-            self._do(transitions.start(record, plan, now))
-            self._record_failure(self.table[key], error, now)
-            return
-        self._do(children.start_child(record, start.create, now))
-        self._children_due.append((key, start.execution_id, start))
-
-    def _launch_children(self) -> None:
-        """Run the children the last commit created or resumed, each as a task tracked
-        like an attempt (the ending path stops it); one that ended already is read."""
-        due, self._children_due = self._children_due, []
-        launcher = self.run_info.children
-        assert launcher is not None
-        for key, child_id, start in due:
-            attempt = self.table[key].attempt
-            try:
-                runner = launcher.runner(child_id, start)
-            except AxError as exc:
-                self._finished.append(launcher.failed(key, attempt, child_id, exc))
-                self._wake.set()
-                continue
-            if runner is None:
-                self._finished.append(launcher.ended(key, attempt, child_id))
-                self._wake.set()
-                continue
-            self._child_runners[key] = runner
-            if self._pausing:
-                runner.request_pause()
-            self._tasks[key] = self._loop.create_task(self._child(key, attempt, child_id, runner))
-
-    async def _child(
-        self, key: str, attempt: int, child_id: str, runner: ExecutionRunner
-    ) -> AttemptOutcome:
-        launcher = self.run_info.children
-        assert launcher is not None
-        try:
-            outcome = await launcher.run(key, attempt, child_id, runner, self._child_stop_reason)
-        finally:
-            self._child_runners.pop(key, None)
-        self._finished.append(outcome)
-        self._wake.set()
-        return outcome
-
-    def _child_stop_reason(self) -> str | None:
-        """Why a child must stop now (None: this runner is aborting, the child too)."""
-        if self._aborting:
-            return None
-        return self._child_stop or f"its parent execution {self.execution_id} stopped"
-
-    def _record_child(self, record: StepInstanceRecord, outcome: ChildOutcome) -> None:
-        """A child ended: the step completes with its stepResults (checked against the
-        step's outputSchema) or fails (`subworkflow_failed`); a child that paused pauses
-        its parent too (the step waits for the resume that attaches to it again)."""
-        at = outcome.finished_at
-        if outcome.state == "paused":
-            self._do(children.child_paused(record, at))
-            self._begin_pause()
-            return
-        error = outcome.error
-        if outcome.result is not None:
-            output = as_stored(outcome.result.output, self.run_info.redactor)
-            validator = self.table.plan(record).validator
-            try:
-                if validator is not None:
-                    check_output(validator, output)
-            except StepError as invalid:
-                error = invalid
-            else:
-                self._do(children.complete_child(record, output, at))
-                if record.parent_key is not None:
-                    self._item_settled(record.parent_key, at)
-                return
-        self._record_failure(record, error or StepError("subworkflow_failed", "no outcome"), at)
-
-    async def _stop_unstarted_children(self) -> None:
-        """Children created or resumed that never got to run (the run ended in the turn
-        that started them): they run only to end cancelled, with their parent."""
-        launcher = self.run_info.children
-        due, self._children_due = self._children_due, []
-        runners = list(self._child_runners.values())
-        self._child_runners.clear()
-        if launcher is not None:
-            for _key, child_id, start in due:
-                try:
-                    runner = launcher.runner(child_id, start)
-                except AxError:
-                    continue
-                if runner is not None:
-                    runners.append(runner)
-        reason = self._child_stop_reason() or "its parent execution stopped"
-        for runner in runners:
-            runner.request_cancel(reason)
-        if runners:
-            await asyncio.gather(*(r.run() for r in runners), return_exceptions=True)
+            self._gates.watch(key, now + approval.timeout_ms / 1000)
 
     def _begin_agent(self, key: str, now: float, attempts: list[Attempt]) -> None:
         """Start the next attempt of `key`; an agent template or a prompt that cannot render
@@ -652,9 +546,13 @@ class ExecutionRunner:
         done-callback would cost one more event-loop turn per step). A cancelled attempt
         queues nothing: the ending path records it."""
         outcome = await self.executor.execute(attempt)
+        self._report(outcome)
+        return outcome
+
+    def _report(self, outcome: AttemptOutcome) -> None:
+        """Queue a finished attempt's (or child's) outcome for the next turn."""
         self._finished.append(outcome)
         self._wake.set()
-        return outcome
 
     def _do(self, ops: Sequence[WriteOp]) -> None:
         """Apply a transition's operations in memory and queue them for the next commit."""
@@ -727,8 +625,7 @@ class ExecutionRunner:
         if self._pausing:
             return
         self._pausing = True
-        for runner in self._child_runners.values():  # children pause before their parent
-            runner.request_pause()
+        self._children.pause()  # children pause before their parent
         for key, handle in self._retry_timers.items():
             handle.cancel()
             self._do(transitions.release_retry(self.table[key]))
@@ -738,7 +635,9 @@ class ExecutionRunner:
 
     async def _end(self, ending: _Ending) -> ExecutionOutcome:
         why = ending.step_reason or ending.error or ending.state
-        self._child_stop = f"its parent execution {self.execution_id} {ending.state} ({why})"
+        self._children.parent_ends(
+            f"its parent execution {self.execution_id} {ending.state} ({why})"
+        )
         running = list(self._tasks.values())
         for task in running:
             task.cancel()
@@ -753,8 +652,7 @@ class ExecutionRunner:
                 and outcome.state == "paused"
                 and ending.state != "paused"
             ):
-                # a child that paused just as this run ends: it ends (cancelled) with it
-                self._children_due.append((outcome.step_key, outcome.child_execution_id, None))
+                self._children.stop_with_parent(outcome.step_key, outcome.child_execution_id)
         self._finished.clear()
         self._tasks.clear()
         for handle in self._retry_timers.values():
@@ -783,14 +681,13 @@ class ExecutionRunner:
             )
         self._do(ops)
         await self._commit()
-        if self._children_due or self._child_runners:
-            await self._stop_unstarted_children()
+        await self._children.stop_unstarted()
         await self.store.release_lease(self.lease)
         return ExecutionOutcome(self.execution_id, ending.state, ending.error)
 
     async def _abort(self) -> None:
         """Lease lost or an unexpected error: stop every attempt, write nothing."""
-        self._aborting = True
+        self._children.abort()
         for handle in self._retry_timers.values():
             handle.cancel()
         tasks = list(self._tasks.values())
@@ -828,8 +725,8 @@ class ExecutionRunner:
                     f"{record.lease_owner} (epoch {record.lease_epoch}); this runner stops"
                 )
             self._note_control(record.control_request)
-        if "control" in due and self.table.waiting:
-            self._gates_check = True  # a decision may have been recorded meanwhile
+        if "control" in due:
+            self._gates.look_again()
         if "checkpoint" in due and not self._pausing and not self._only_gates_wait():
             self._do(
                 transitions.checkpoint(
@@ -846,74 +743,8 @@ class ExecutionRunner:
         if control == "cancel" or (control == "pause" and self._control is None):
             self._control = control
 
-    # ---- approval gates ----
-
-    async def _rearm_gates(self) -> None:
-        """A resumed execution with gates waiting: their stored deadlines are armed again
-        (one already past decides at once), and the decisions recorded while no runner
-        watched are read on the first turn."""
-        stored = await self.store.waiting_approvals(
-            self.execution_id, decided_only=False, until=self.lease.expires_at
-        )
-        for approval in stored:
-            if approval.expires_at is not None:
-                self._watch_deadline(approval.step_key, approval.expires_at)
-        self._gates_check = True
-
-    def _watch_deadline(self, key: str, deadline: float) -> None:
-        self._gate_deadlines[key] = deadline
-        delay = max(0.0, deadline - time.time())
-        self._timers[f"gate {key}"] = self._loop.call_later(delay, self._on_gate_deadline, key)
-
-    def _on_gate_deadline(self, key: str) -> None:
-        self._gates_expired.append(key)
-        self._wake.set()
-
-    async def _decide_gates(self, now: float) -> None:
-        """Deadlines that passed record their `onTimeout` decision (unless a person's came
-        first: the store's compare-and-set keeps the first); then every decision recorded
-        for a waiting gate ends it. No gate waiting, no query."""
-        expired, self._gates_expired = self._gates_expired, []
-        self._gates_check = False
-        until = self.lease.expires_at
-        for key in expired:
-            if key in self.table.waiting:
-                # The timer fired, so the deadline passed (whatever the wall clock says).
-                at = max(time.time(), self._gate_deadlines[key])
-                await self.store.expire_approval(self.execution_id, key, now=at, until=until)
-        if not self.table.waiting:
-            return
-        decided = await self.store.waiting_approvals(
-            self.execution_id, decided_only=True, until=until
-        )
-        for approval in decided:
-            if approval.step_key in self.table.waiting:
-                self._apply_decision(approval, now)
-
-    def _apply_decision(self, approval: ApprovalRecord, now: float) -> None:
-        """A recorded decision ends its gate: approved, it completes (its dependents may
-        start); rejected, it fails for good with a final failure's usual effects."""
-        record = self.table[approval.step_key]
-        plan = self.table.plan(record)
-        ops, error = approvals.apply_decision(
-            record, approval, optional=plan.spec.optional, now=now
-        )
-        self._do(ops)
-        timer = self._timers.pop(f"gate {record.key}", None)
-        if timer is not None:
-            timer.cancel()
-        if record.parent_key is not None:
-            if error is None:
-                self._item_settled(record.parent_key, now)
-            else:
-                self._item_failed(self.table[record.key], now)
-        elif error is not None and not plan.spec.optional:
-            self._failed_for_good(record.key, error, now)
-
     def _only_gates_wait(self) -> bool:
-        """Nothing runs and the gates wait: nothing changes until a decision, so a periodic
-        checkpoint would only repeat the last one (every minute for days)."""
-        return bool(self.table.waiting) and not self._tasks and not self.table.holding
+        return self._gates.only_gates_wait(running=bool(self._tasks))
 
     def _on_retry_due(self, key: str) -> None:
         self._retries_due.append(key)

@@ -1,0 +1,125 @@
+"""The runner's watch over its approval gates while they wait (SPEC section 8, `approval:`).
+
+A decision is recorded by whoever gives it (`approvals.decide`, a compare-and-set on the
+gate's `workflow_approvals` row), in any process and at any time; only the runner turns it
+into the gate's end, under its lease. So the runner has to look: on its control tick
+while a gate waits, on the first turn after a resume, and when a gate's deadline passes
+(it records the `onTimeout` decision first). `GateWatch` keeps what that takes apart from
+the runner's loop: the deadline timers, which of them fired, whether to read the store,
+and applying what it finds. The transitions themselves are `approvals`' (pure); the
+effects of a gate's end on the rest of the run (a forEach item, `continueOnError`) are the
+runner's, reached through the `ended` callback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Sequence
+
+from automatosx.errors import StepError
+from automatosx.runtime import approvals
+from automatosx.runtime.instances import InstanceTable
+from automatosx.store.async_store import AsyncStore
+from automatosx.store.records import ApprovalRecord, WriteOp
+
+
+class GateWatch:
+    """The waiting gates of one execution: their deadlines and their decisions."""
+
+    def __init__(
+        self,
+        store: AsyncStore,
+        execution_id: str,
+        table: InstanceTable,
+        *,
+        do: Callable[[Sequence[WriteOp]], None],
+        ended: Callable[[str, StepError | None, float], None],
+        wake: Callable[[], None],
+    ) -> None:
+        self._store = store
+        self._execution_id = execution_id
+        self._table = table
+        self._do = do  # apply and queue a transition's operations (the runner's)
+        self._ended = ended  # a gate ended for good: its effects on the run (the runner's)
+        self._wake = wake  # wake the runner's loop
+        self._deadlines: dict[str, float] = {}
+        self._timers: dict[str, asyncio.TimerHandle] = {}
+        self._expired: list[str] = []  # gates whose deadline timer fired
+        self._check = False  # read the recorded decisions on the next turn
+
+    @property
+    def due(self) -> bool:
+        """Whether the next turn has decisions to read or deadlines to record."""
+        return self._check or bool(self._expired)
+
+    def look_again(self) -> None:
+        """The control tick: a decision may have been recorded meanwhile."""
+        if self._table.waiting:
+            self._check = True
+
+    def only_gates_wait(self, *, running: bool) -> bool:
+        """Nothing runs (`running`: an attempt or a child) and the gates wait: nothing
+        changes until a decision, so a periodic checkpoint would only repeat the last one
+        (every minute for days), and the control poll may slow down."""
+        return bool(self._table.waiting) and not running and not self._table.holding
+
+    async def rearm(self, *, until: float) -> None:
+        """A resumed execution with gates waiting: their stored deadlines are armed again
+        (one already past decides at once), and the decisions recorded while no runner
+        watched are read on the first turn."""
+        stored = await self._store.waiting_approvals(
+            self._execution_id, decided_only=False, until=until
+        )
+        for approval in stored:
+            if approval.expires_at is not None:
+                self.watch(approval.step_key, approval.expires_at)
+        self._check = True
+
+    def watch(self, key: str, deadline: float) -> None:
+        """Wake the runner when the gate `key` reaches its (absolute) deadline."""
+        self._deadlines[key] = deadline
+        delay = max(0.0, deadline - time.time())
+        loop = asyncio.get_running_loop()
+        self._timers[key] = loop.call_later(delay, self._on_deadline, key)
+
+    def _on_deadline(self, key: str) -> None:
+        self._expired.append(key)
+        self._wake()
+
+    async def decide(self, now: float, *, until: float) -> None:
+        """Deadlines that passed record their `onTimeout` decision (unless a person's came
+        first: the store's compare-and-set keeps the first); then every decision recorded
+        for a waiting gate ends it. No gate waiting, no query."""
+        expired, self._expired = self._expired, []
+        self._check = False
+        store, execution_id, waiting = self._store, self._execution_id, self._table.waiting
+        for key in expired:
+            if key in waiting:
+                # The timer fired, so the deadline passed (whatever the wall clock says).
+                at = max(time.time(), self._deadlines[key])
+                await store.expire_approval(execution_id, key, now=at, until=until)
+        if not waiting:
+            return
+        decided = await store.waiting_approvals(execution_id, decided_only=True, until=until)
+        for approval in decided:
+            if approval.step_key in waiting:  # an item failed before may have cancelled it
+                self._apply(approval, now)
+
+    def _apply(self, approval: ApprovalRecord, now: float) -> None:
+        """A recorded decision ends its gate: approved, it completes (its dependents may
+        start); rejected, it fails for good with a final failure's usual effects."""
+        record = self._table[approval.step_key]
+        optional = self._table.plan(record).spec.optional
+        ops, error = approvals.apply_decision(record, approval, optional=optional, now=now)
+        self._do(ops)
+        timer = self._timers.pop(record.key, None)
+        if timer is not None:
+            timer.cancel()
+        self._ended(record.key, error, now)
+
+    def close(self) -> None:
+        """The run is over: no deadline wakes it any more."""
+        for handle in self._timers.values():
+            handle.cancel()
+        self._timers.clear()
