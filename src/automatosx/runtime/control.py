@@ -99,7 +99,17 @@ def start_execution(
 
     instances = [op.instance for op in created if isinstance(op, PutInstance)]
     del created  # the table keeps the records; 10,000 operations need not stay alive
-    return _runner(store, lease, prepared, context, instances, opening, seconds, on_commit, cache)
+    return build_runner(
+        store,
+        lease,
+        prepared,
+        context,
+        instances,
+        opening,
+        seconds,
+        on_commit=on_commit,
+        cache=cache,
+    )
 
 
 def stored_definition(store: Store, execution: ExecutionRecord) -> WorkflowDefinition:
@@ -178,12 +188,20 @@ def resume_execution(
             now=now,
         )
 
-    return _runner(
-        store, lease, prepared, execution.context, instances, opening, seconds, on_commit, cache
+    return build_runner(
+        store,
+        lease,
+        prepared,
+        execution.context,
+        instances,
+        opening,
+        seconds,
+        on_commit=on_commit,
+        cache=cache,
     )
 
 
-def _runner(
+def build_runner(
     store: Store,
     lease: Lease,
     prepared: PreparedWorkflow,
@@ -191,12 +209,13 @@ def _runner(
     instances: list[StepInstanceRecord],
     opening: Callable[[float], list[WriteOp]],
     seconds: float,
-    on_commit: CommitObserver | None,
+    *,
+    on_commit: CommitObserver | None = None,
     cache: CacheMode = "use",
 ) -> ExecutionRunner:
-    """The runner of a new or resumed execution, starting with its `opening` operations;
-    when some step is cached (and `cache` is not "off"), its attempts go through the
-    result cache."""
+    """The runner of a new or resumed execution, or of a child execution its parent's
+    write just created (and leased), starting with its `opening` operations; when some
+    step is cached (and `cache` is not "off"), its attempts go through the result cache."""
     definition = prepared.definition
     table = InstanceTable(
         prepared.graph, prepared.plans, instances, parallelism=definition.config.parallelism
@@ -232,20 +251,6 @@ def _runner(
         lease_seconds=seconds,
         on_commit=on_commit,
     )
-
-
-def build_runner(
-    store: Store,
-    lease: Lease,
-    prepared: PreparedWorkflow,
-    context: dict[str, Any],
-    instances: list[StepInstanceRecord],
-    opening: Callable[[float], list[WriteOp]],
-    seconds: float,
-    cache: CacheMode = "use",
-) -> ExecutionRunner:
-    """The runner of a child execution its parent's write just created (and leased)."""
-    return _runner(store, lease, prepared, context, instances, opening, seconds, None, cache)
 
 
 def take_over(store: Store, execution: ExecutionRecord, seconds: float) -> Lease:

@@ -165,7 +165,7 @@ class SubworkflowRunner:
             instances,
             opening,
             self.lease_seconds,
-            self.cache,
+            cache=self.cache,
         )
 
     def _attach(self, child_id: str) -> ExecutionRunner | None:
