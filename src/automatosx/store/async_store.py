@@ -70,15 +70,8 @@ class AsyncStore:
         return await self._call(lambda: self.store.get_execution(execution_id), until=until)
 
     async def control_request(self, execution_id: str, *, until: float) -> ControlRequest | None:
-        store = self.store
-        try:  # every turn that starts a step asks: no closure on the happy path
-            if not priority.gate.active:
-                return store.control_request(execution_id)
-            with priority.gate:
-                return store.control_request(execution_id)
-        except StoreUnavailableError:
-            pass
-        return await self._retry(lambda: store.control_request(execution_id), until=until)
+        # every turn that starts a step asks
+        return await self._often(self.store.control_request, execution_id, until=until)
 
     async def waiting_approvals(
         self, execution_id: str, *, decided_only: bool, until: float
@@ -97,15 +90,8 @@ class AsyncStore:
 
     # The result cache's reads and leases (runtime/cache.py): `until` is the runner's lease.
     async def cache_entry(self, key: str, *, until: float) -> CacheEntry | None:
-        store = self.store
-        try:  # every cached step asks once: no closure on the happy path
-            if not priority.gate.active:
-                return store.cache_entry(key)
-            with priority.gate:
-                return store.cache_entry(key)
-        except StoreUnavailableError:
-            pass
-        return await self._retry(lambda: store.cache_entry(key), until=until)
+        # every cached step asks once
+        return await self._often(self.store.cache_entry, key, until=until)
 
     async def take_cache_lease(
         self, key: str, owner: str, seconds: float, *, now: float, until: float
@@ -134,6 +120,18 @@ class AsyncStore:
         except StoreUnavailableError:
             pass
         return await self._retry(call, until=until)
+
+    async def _often(self, call: Callable[[str], T], arg: str, *, until: float) -> T:
+        """`call(arg)` as `_call` makes it, for a read made on every turn or every step: no
+        closure and no `priority.hold()` on the happy path, only when it has to retry."""
+        try:
+            if not priority.gate.active:
+                return call(arg)
+            with priority.gate:
+                return call(arg)
+        except StoreUnavailableError:
+            pass
+        return await self._retry(lambda: call(arg), until=until)
 
     async def _retry(self, call: Callable[[], T], *, until: float) -> T:
         """Retry `call` after a lost connection until it succeeds or `until` (the lease's
