@@ -17,13 +17,12 @@ The transitions here are pure, like those of `transitions`: records in, operatio
 
 from __future__ import annotations
 
-import difflib
 from typing import Any
 
 from automatosx.definition.models import ApprovalSpec
-from automatosx.errors import NotFoundError, StateConflictError, StepError
+from automatosx.errors import StateConflictError, StepError
 from automatosx.store.approvals import TIMEOUT_DECIDER, decision_command
-from automatosx.store.base import Store
+from automatosx.store.base import Store, instance_of
 from automatosx.store.events import (
     ApprovalGranted,
     ApprovalRejected,
@@ -147,7 +146,7 @@ def decide(
     has finished, the step is no gate or does not wait, or a decision was already given
     (the first one wins: of two racing deciders exactly one gets here without an error)."""
     execution = store.get_execution(id_or_prefix)
-    instance = _instance(store, execution, key)
+    instance = instance_of(store, execution, key)
     if not _is_gate(store, execution, instance):
         raise StateConflictError(
             f"step '{key}' of execution {execution.id} is not an approval: there is nothing "
@@ -160,16 +159,6 @@ def decide(
         assert recorded is not None
         return execution, recorded
     raise _refusal(store, execution, key, decision, now)
-
-
-def _instance(store: Store, execution: ExecutionRecord, key: str) -> StepInstanceRecord:
-    instances = {instance.key: instance for instance in store.list_instances(execution.id)}
-    instance = instances.get(key)
-    if instance is None:
-        close = difflib.get_close_matches(key, list(instances), n=1)
-        hint = f" (did you mean '{close[0]}'?)" if close else ""
-        raise NotFoundError(f"execution {execution.id} has no step '{key}'{hint}")
-    return instance
 
 
 def _is_gate(store: Store, execution: ExecutionRecord, instance: StepInstanceRecord) -> bool:
@@ -202,7 +191,7 @@ def _refusal(
         return StateConflictError(
             f"execution {execution.id} is {execution.state}: there is nothing to {_verb(decision)}"
         )
-    state = _instance(store, execution, key).state
+    state = instance_of(store, execution, key).state
     if state == "pending":
         why = "it has not asked for a decision yet (its dependencies have not finished)"
     else:

@@ -11,9 +11,11 @@ per-step claim (`FOR UPDATE SKIP LOCKED` on PostgreSQL) when steps are spread ov
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
+from automatosx.errors import NotFoundError
 from automatosx.store.approvals import PendingApproval
 from automatosx.store.records import (
     ApprovalDecision,
@@ -241,3 +243,15 @@ class Store(Protocol):
         """Delete checkpoints older than the age, and events of finished executions older
         than it."""
         ...
+
+
+def instance_of(store: Store, execution: ExecutionRecord, key: str) -> StepInstanceRecord:
+    """The execution's step instance `key` (a step's, or an item's: `review[3]`); an
+    unknown key is NotFoundError naming the closest one."""
+    instances = {instance.key: instance for instance in store.list_instances(execution.id)}
+    instance = instances.get(key)
+    if instance is None:
+        close = difflib.get_close_matches(key, list(instances), n=1)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        raise NotFoundError(f"execution {execution.id} has no step '{key}'{hint}")
+    return instance

@@ -17,11 +17,10 @@ execution its `parentExecutionId` (null at the top), `orphaned`
 
 from __future__ import annotations
 
-import difflib
 from typing import Any
 
 from automatosx.errors import NotFoundError, StateConflictError
-from automatosx.store.base import Store
+from automatosx.store.base import Store, instance_of
 from automatosx.store.liveness import is_orphaned
 from automatosx.store.records import ExecutionRecord, StepExecutionRecord, StepInstanceRecord
 from automatosx.views.documents import run_fields
@@ -95,12 +94,7 @@ def step_output(store: Store, execution: ExecutionRecord, key: str) -> Any:
     item's (`review[3]`), or a forEach step's list of its items' outputs. An unknown key is
     NotFoundError (with the closest key); a step that has not completed, a conflict that
     says what it is instead."""
-    instances = {instance.key: instance for instance in store.list_instances(execution.id)}
-    instance = instances.get(key)
-    if instance is None:
-        close = difflib.get_close_matches(key, list(instances), n=1)
-        hint = f" (did you mean '{close[0]}'?)" if close else ""
-        raise NotFoundError(f"execution {execution.id} has no step '{key}'{hint}")
+    instance = instance_of(store, execution, key)
     if instance.state != "completed":
         why = instance.skip_reason or error_text(instance.error_kind, instance.error_message)
         raise StateConflictError(
