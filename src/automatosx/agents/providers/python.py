@@ -5,6 +5,9 @@ called as `function(prompt, *, execution_id, step_key, attempt, context)`. Async
 run on the event loop; sync ones in a worker thread (`callable_threads`) so a slow one
 cannot stall the engine.
 A `StepError` keeps its kind; any other exception is `provider_error`.
+
+A provider made with `functions` (the Python API's `agents={name: callable}`) answers those
+references from memory before importing anything: see `agents.in_memory`.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import inspect
 import json
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -24,14 +27,19 @@ from automatosx.agents.providers.callable_threads import CALLABLE_THREADS
 from automatosx.definition.models import AgentSpec
 from automatosx.errors import StepError
 
+# The module of the references given to callables that cannot be imported by name (a
+# lambda, a closure, a function of `__main__`): only the process that was given them has them.
+IN_MEMORY_MODULE = "__ax_in_memory__"
+
 
 class PythonProvider:
     name = "python"
     uses_breaker = False
     uses_io_loop = False
 
-    def __init__(self) -> None:
+    def __init__(self, functions: Mapping[str, Callable[..., Any]] | None = None) -> None:
         self._resolved: dict[tuple[str, str], Callable[..., Any]] = {}
+        self._functions = dict(functions or {})  # reference -> callable, given in code
 
     def availability(self, agent: AgentSpec, workdir: Path | None = None) -> Availability:
         if not agent.callable:
@@ -43,10 +51,20 @@ class PythonProvider:
         return Availability(True, f"calls {agent.callable}")
 
     def resolve(self, target: str, workdir: str) -> Callable[..., Any]:
+        given = self._functions.get(target)
+        if given is not None:
+            return given
         cached = self._resolved.get((target, workdir))
         if cached is not None:
             return cached
         module_name, _, attr_path = target.partition(":")
+        if module_name == IN_MEMORY_MODULE:
+            raise StepError(
+                "provider_unavailable",
+                "this agent's callable was given in code (run_workflow's agents=) and only "
+                "the process that was given it can call it: resume the execution from Python, "
+                "giving it again (Client.resume(id, agents={...}))",
+            )
         if workdir not in sys.path:
             sys.path.insert(0, workdir)
         try:
