@@ -1,8 +1,16 @@
 """AutomatosX: a durable, declarative orchestrator for multi-agent AI workflows.
 
+    import automatosx as ax
+
+    wf = ax.load_workflow("review.yaml")            # or ax.Workflow.from_dict({...})
+    result = ax.run_workflow(wf, context={"filePath": "x.py"})
+    result.state, result.execution_id, result.step_results
+    ax.Client().status(result.execution_id)
+
 Kept import-light on purpose: `ax --version` must not pay for pydantic, Rich or a database
-driver, nor even for `typing` and `dataclasses` (~10 ms each): `StepError` is loaded on first
-access. Import from the sub-packages for anything else.
+driver, nor even for `typing` and `dataclasses` (~10 ms each). Every name below is loaded
+on first access (module `__getattr__`): `StepError` and the errors from the bottom module,
+the rest from `automatosx.api`. See docs/python-api.md.
 """
 
 from __future__ import annotations
@@ -11,15 +19,83 @@ TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing
 if TYPE_CHECKING:
     from typing import Any
 
-    from automatosx.errors import StepError
+    from automatosx.api.client import Client
+    from automatosx.api.errors import RunningLoopError
+    from automatosx.api.results import (
+        Checkpoint,
+        Event,
+        ExecutionResult,
+        PendingApproval,
+        RunSummary,
+        StepStatus,
+        WorkflowSummary,
+    )
+    from automatosx.api.running import run_workflow, run_workflow_async
+    from automatosx.api.workflow import Workflow, load_workflow
+    from automatosx.errors import (
+        AxError,
+        NotFoundError,
+        StateConflictError,
+        StepError,
+        WorkflowValidationError,
+    )
 
 __version__ = "0.1.0"
-__all__ = ["StepError", "__version__"]
+
+# name -> the module that defines it (imported when the name is first used)
+_LAZY = {
+    "AxError": "automatosx.errors",
+    "NotFoundError": "automatosx.errors",
+    "StateConflictError": "automatosx.errors",
+    "StepError": "automatosx.errors",
+    "WorkflowValidationError": "automatosx.errors",
+    "RunningLoopError": "automatosx.api.errors",
+    "Workflow": "automatosx.api.workflow",
+    "load_workflow": "automatosx.api.workflow",
+    "run_workflow": "automatosx.api.running",
+    "run_workflow_async": "automatosx.api.running",
+    "Client": "automatosx.api.client",
+    "Checkpoint": "automatosx.api.results",
+    "Event": "automatosx.api.results",
+    "ExecutionResult": "automatosx.api.results",
+    "PendingApproval": "automatosx.api.results",
+    "RunSummary": "automatosx.api.results",
+    "StepStatus": "automatosx.api.results",
+    "WorkflowSummary": "automatosx.api.results",
+}
+__all__ = [
+    "AxError",
+    "Checkpoint",
+    "Client",
+    "Event",
+    "ExecutionResult",
+    "NotFoundError",
+    "PendingApproval",
+    "RunSummary",
+    "RunningLoopError",
+    "StateConflictError",
+    "StepError",
+    "StepStatus",
+    "Workflow",
+    "WorkflowSummary",
+    "WorkflowValidationError",
+    "__version__",
+    "load_workflow",
+    "run_workflow",
+    "run_workflow_async",
+]
 
 
 def __getattr__(name: str) -> Any:
-    if name == "StepError":
-        from automatosx.errors import StepError
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'automatosx' has no attribute {name!r}")
+    import importlib
 
-        return StepError
-    raise AttributeError(f"module 'automatosx' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # the next access is a plain lookup
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})

@@ -60,6 +60,12 @@ class WorkflowValidationError(AxError):
             text = f"{where}{len(issues)} problems: " + "; ".join(str(i) for i in issues)
         super().__init__(text)
 
+    @property
+    def problems(self) -> list[dict[str, str]]:
+        """Every problem as `{"path": ..., "message": ...}` (`path` such as `steps[1].agent`;
+        empty for the document as a whole), in the order found."""
+        return [{"path": issue.path, "message": issue.message} for issue in self.issues]
+
     def lines(self) -> list[str]:
         """One line per problem, each naming the file, whichever command loaded it."""
         where = f"{self.source}: " if self.source else ""

@@ -8,7 +8,6 @@ runner is gone, continues from it on `ax workflow resume` (or `recover`).
 
 from __future__ import annotations
 
-import getpass
 import time
 
 import typer
@@ -117,17 +116,10 @@ def _decide(id: str, step: str, decision: ApprovalDecision, comment: str | None)
 
 
 def decider() -> str:
-    """Who decides: `AX_USER`, else the login name."""
-    from automatosx import settings
-    from automatosx.errors import AxError
+    """Who decides: `AX_USER`, else the login name (as the API's `Client.approve`)."""
+    from automatosx.api.client import decider as api_decider
 
-    named = settings.user()
-    if named:
-        return named
-    try:
-        return getpass.getuser()
-    except (OSError, KeyError):  # no login name (a container without a passwd entry)
-        raise AxError("cannot tell who decides: set AX_USER to your name") from None
+    return api_decider()
 
 
 def _expires_text(expires_at: float | None, now: float) -> str:

@@ -8,7 +8,6 @@ outcome: 0 completed, 1 failed, 3 cancelled, 4 paused. Ctrl-C or SIGTERM cancels
 
 from __future__ import annotations
 
-import signal
 import sys
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
@@ -62,23 +61,17 @@ def run_command(
     format: OutputFormat = FORMAT_OPTION,
 ) -> int:
     """Validate a workflow, then execute it in the foreground."""
-    from automatosx.definition.loader import load_workflow
-    from automatosx.definition.subworkflows import load_subworkflows
-    from automatosx.errors import WorkflowValidationError
-    from automatosx.runtime.context import check_context, parse_context, read_context_files
+    from automatosx.api.running import prepare_run
+    from automatosx.api.workflow import load_workflow
+    from automatosx.runtime.context import parse_context, read_context_files
     from automatosx.runtime.control import start_execution
-    from automatosx.runtime.preparation import prepare_workflow
     from automatosx.store import opened_store
 
     cache = cache_mode(no_cache=no_cache, refresh_cache=refresh_cache)
-    definition = load_workflow(file)
-    subworkflows = load_subworkflows(definition, file)
+    workflow = load_workflow(file)
+    definition = workflow.definition
     values = read_context_files(context_files or [], parse_context(context))
-    try:
-        prepared = prepare_workflow(definition, subworkflows=subworkflows)
-    except WorkflowValidationError as exc:  # name the file, as `validate` does
-        raise WorkflowValidationError(exc.issues, source=exc.source or str(file)) from None
-    check_context(definition, values)
+    prepared = prepare_run(workflow, values)
     from automatosx.cli.workflow_define import secret_warnings
 
     for warning in secret_warnings(definition):
@@ -109,7 +102,8 @@ def resume_command(
 ) -> int:
     """Continue a paused execution, or one whose runner died, in the foreground. (The
     cache flags apply to what runs from now on; a resume without them uses the cache.)"""
-    from automatosx.runtime.control import resume_execution, stored_definition
+    from automatosx.api.running import resume_run
+    from automatosx.runtime.control import stored_definition
     from automatosx.store import opened_store
 
     cache = cache_mode(no_cache=no_cache, refresh_cache=refresh_cache)
@@ -120,9 +114,7 @@ def resume_command(
         with _progress(definition, format) as view:
             if view is not None:
                 view.seed(store.list_instances(execution.id))
-            runner = resume_execution(
-                store, id, on_commit=view.on_commit if view else None, cache=cache
-            )
+            runner = resume_run(store, id, on_commit=view.on_commit if view else None, cache=cache)
             announce(runner.execution_id, "resumed", view)
             outcome = drive(runner)
         _report(store, outcome.execution_id, format)
@@ -230,20 +222,10 @@ def announce(execution_id: str, verb: str, view: LiveProgress | None) -> None:
 
 
 def drive(runner: ExecutionRunner) -> ExecutionOutcome:
-    """Run the execution on a fresh event loop; SIGINT/SIGTERM cancel it cleanly."""
-    import asyncio  # here: importing it costs every `ax` command ~60 ms
+    """The API's `drive`: a fresh event loop, SIGINT/SIGTERM cancel cleanly."""
+    from automatosx.api.running import drive as run_to_its_end
 
-    async def main() -> ExecutionOutcome:
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, runner.request_cancel, f"interrupted by {sig.name}")
-        try:
-            return await runner.run()
-        finally:
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                loop.remove_signal_handler(sig)
-
-    return asyncio.run(main())
+    return run_to_its_end(runner)
 
 
 def _progress(
