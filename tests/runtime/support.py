@@ -218,6 +218,22 @@ def only_execution_id(tmp_path: Path) -> str:
         store.close()
 
 
+def status(run_ax: RunAx, execution_id: str, env: dict[str, str] | None = None) -> dict[str, Any]:
+    """`ax workflow status ID --format json`, which must succeed."""
+    result = run_ax("workflow", "status", execution_id, "--format", "json", env=env)
+    assert result.returncode == 0, result.stderr
+    document: dict[str, Any] = json.loads(result.stdout)
+    return document
+
+
+def events(run_ax: RunAx, execution_id: str) -> list[dict[str, Any]]:
+    """`ax workflow events ID --format json`, which must succeed."""
+    result = run_ax("workflow", "events", execution_id, "--format", "json")
+    assert result.returncode == 0, result.stderr
+    found: list[dict[str, Any]] = json.loads(result.stdout)
+    return found
+
+
 def pause_and_release(
     run_ax: RunAx, runner: subprocess.Popen[str], tmp_path: Path, gate: Path, timeout: float = 60
 ) -> tuple[str, dict[str, Any]]:

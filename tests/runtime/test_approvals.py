@@ -17,7 +17,17 @@ from typing import Any
 import pytest
 
 from tests.conftest import AxResult, RunAx
-from tests.runtime.support import AX, finish, start_ax, step, wait_until, workflow, write_workflow
+from tests.runtime.support import (
+    AX,
+    events,
+    finish,
+    start_ax,
+    status,
+    step,
+    wait_until,
+    workflow,
+    write_workflow,
+)
 
 PENDING_KEYS = {"executionId", "workflowName", "stepKey", "message", "requestedAt", "expiresAt"}
 
@@ -45,20 +55,6 @@ def wait_for_gates(
         return len(found) >= count
 
     wait_until(enough, timeout=30, interval=0.05)
-    return found
-
-
-def status(run_ax: RunAx, execution_id: str, env: dict[str, str] | None = None) -> dict[str, Any]:
-    result = run_ax("workflow", "status", execution_id, "--format", "json", env=env)
-    assert result.returncode == 0, result.stderr
-    document: dict[str, Any] = json.loads(result.stdout)
-    return document
-
-
-def events(run_ax: RunAx, execution_id: str) -> list[dict[str, Any]]:
-    result = run_ax("workflow", "events", execution_id, "--format", "json")
-    assert result.returncode == 0, result.stderr
-    found: list[dict[str, Any]] = json.loads(result.stdout)
     return found
 
 

@@ -21,6 +21,7 @@ from tests.conftest import RunAx
 from tests.runtime.support import (
     agent_runs,
     command_agent,
+    events,
     finish,
     start_ax,
     step,
@@ -55,13 +56,6 @@ def cache_list(run_ax: RunAx) -> list[dict[str, Any]]:
     assert result.returncode == 0, result.stderr
     entries: list[dict[str, Any]] = json.loads(result.stdout)
     return entries
-
-
-def events(run_ax: RunAx, execution_id: str) -> list[dict[str, Any]]:
-    result = run_ax("workflow", "events", execution_id, "--format", "json")
-    assert result.returncode == 0, result.stderr
-    found: list[dict[str, Any]] = json.loads(result.stdout)
-    return found
 
 
 def test_a_second_run_is_answered_from_the_cache(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,7 @@ from tests.runtime.support import (
     finish,
     kill_runner_when,
     start_ax,
+    status,
     step,
     wait_until,
     workflow,
@@ -45,12 +47,6 @@ def write(path: Path, data: dict[str, Any]) -> Path:
 
 def child_step(key: str, file: str, deps: list[str] | None = None, **fields: Any) -> dict[str, Any]:
     return {"key": key, "workflow": file, "dependencies": deps or [], **fields}
-
-
-def status(run_ax: RunAx, execution_id: str) -> dict[str, Any]:
-    result = run_ax("workflow", "status", execution_id, "--format", "json")
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout)
 
 
 def executions(tmp_path: Path) -> list[Any]:
@@ -363,13 +359,22 @@ def held_child(tmp_path: Path, gate: Path, announce: Path) -> Path:
     )
 
 
+def run_held_parent(
+    tmp_path: Path, ax_env: dict[str, str], *flags: str
+) -> tuple[subprocess.Popen[str], Path]:
+    """`held_child`'s parent running, its child's `slow` step started and held: the runner
+    and the gate that lets `slow` finish."""
+    gate, announce = tmp_path / "gate", tmp_path / "announced"
+    held_child(tmp_path, gate, announce)
+    runner = start_ax(["workflow", "run", "parent.json", *flags], env=ax_env, cwd=tmp_path)
+    wait_until(announce.exists)
+    return runner, gate
+
+
 def test_cancel_of_the_parent_cancels_the_child_and_kills_its_agent(
     run_ax: RunAx, ax_env: dict[str, str], tmp_path: Path, ledger: Path
 ) -> None:
-    gate, announce = tmp_path / "gate", tmp_path / "announced"
-    held_child(tmp_path, gate, announce)
-    runner = start_ax(["workflow", "run", "parent.json"], env=ax_env, cwd=tmp_path)
-    wait_until(announce.exists)
+    runner, _ = run_held_parent(tmp_path, ax_env)
     parent_id = top_execution_id(tmp_path)
     assert run_ax("workflow", "cancel", parent_id).returncode == 0
     code, _, err = finish(runner)
@@ -387,10 +392,7 @@ def test_cancel_of_the_parent_cancels_the_child_and_kills_its_agent(
 def test_pause_of_the_parent_pauses_the_child_and_resume_continues_both(
     run_ax: RunAx, ax_env: dict[str, str], tmp_path: Path, ledger: Path
 ) -> None:
-    gate, announce = tmp_path / "gate", tmp_path / "announced"
-    held_child(tmp_path, gate, announce)
-    runner = start_ax(["workflow", "run", "parent.json"], env=ax_env, cwd=tmp_path)
-    wait_until(announce.exists)
+    runner, gate = run_held_parent(tmp_path, ax_env)
     parent_id = top_execution_id(tmp_path)
     assert run_ax("workflow", "pause", parent_id).returncode == 0
     gate.touch()  # the running step finishes and keeps its result
@@ -464,11 +466,7 @@ def test_kill_9_while_the_child_runs_then_one_child_completes(
 def test_a_child_cancelled_on_its_own_fails_the_parents_step(
     run_ax: RunAx, ax_env: dict[str, str], tmp_path: Path
 ) -> None:
-    gate, announce = tmp_path / "gate", tmp_path / "announced"
-    held_child(tmp_path, gate, announce)
-    args = ["workflow", "run", "parent.json", "--format", "json"]
-    runner = start_ax(args, env=ax_env, cwd=tmp_path)
-    wait_until(announce.exists)
+    runner, _ = run_held_parent(tmp_path, ax_env, "--format", "json")
     (child,) = [e for e in executions(tmp_path) if e.parent_execution_id]
     assert run_ax("workflow", "cancel", child.id).returncode == 0
     code, out, err = finish(runner)
@@ -526,10 +524,7 @@ def test_sub_workflow_agents_come_from_its_own_file(run_ax: RunAx, tmp_path: Pat
 def test_pausing_the_child_pauses_its_parent_and_cancel_reaches_a_paused_child(
     run_ax: RunAx, ax_env: dict[str, str], tmp_path: Path
 ) -> None:
-    gate, announce = tmp_path / "gate", tmp_path / "announced"
-    held_child(tmp_path, gate, announce)
-    runner = start_ax(["workflow", "run", "parent.json"], env=ax_env, cwd=tmp_path)
-    wait_until(announce.exists)
+    runner, gate = run_held_parent(tmp_path, ax_env)
     (child,) = [e for e in executions(tmp_path) if e.parent_execution_id]
     assert run_ax("workflow", "pause", child.id).returncode == 0
     gate.touch()
