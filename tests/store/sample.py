@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from automatosx.definition.models import WorkflowDefinition
+from automatosx.store import open_store
 from automatosx.store.base import Store
 from automatosx.store.records import ExecutionRecord, Lease, WorkflowRecord
 
@@ -68,3 +71,24 @@ def execution(
 
 def now() -> float:
     return time.time()
+
+
+def race(store_url: str, count: int, contender: Callable[[int, Store], None]) -> None:
+    """Run `contender(index, store)` in `count` threads released together by a barrier, each
+    with a store of its own (a process's connection), opened first and closed after."""
+    stores = [open_store(store_url) for _ in range(count)]
+    barrier = threading.Barrier(count)
+
+    def run(index: int) -> None:
+        barrier.wait()
+        contender(index, stores[index])
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+    finally:
+        for opened in stores:
+            opened.close()

@@ -5,7 +5,6 @@ does not wait, or past its deadline (where the timeout decides, as of the deadli
 from __future__ import annotations
 
 import sqlite3
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,8 @@ from automatosx.store.records import (
     SetExecutionState,
     StepInstanceRecord,
 )
+from tests.store.sample import execution as leased_execution
+from tests.store.sample import race
 
 RACERS = 8
 
@@ -44,14 +45,7 @@ def _gate_execution(
     workflow = store.upsert_workflow(definition)
     review = StepInstanceRecord("", "review", "review", 0, "pending")
     later = StepInstanceRecord("", "later", "later", 1, "pending")
-    execution, lease = store.create_execution(
-        workflow_id=workflow.id,
-        context={},
-        triggered_by="test",
-        priority=0,
-        owner="host:1:test",
-        lease_seconds=60,
-    )
+    execution, lease = leased_execution(store, workflow.id, owner="host:1:test", context={})
     review = review.evolve(execution_id=execution.id)
     later = later.evolve(execution_id=execution.id)
     spec = ApprovalSpec.model_validate(approval)
@@ -65,26 +59,15 @@ def _gate_execution(
 
 def test_of_racing_deciders_exactly_one_records_its_decision(store: Store, store_url: str) -> None:
     execution, _, _ = _gate_execution(store)
-    stores = [open_store(store_url) for _ in range(RACERS)]
-    barrier = threading.Barrier(RACERS)
     won: dict[str, bool] = {}
 
-    def decide(index: int) -> None:
-        barrier.wait()
+    def decide(index: int, racer: Store) -> None:
         decision = "approved" if index % 2 else "rejected"
-        won[f"user{index}"] = stores[index].decide_approval(
+        won[f"user{index}"] = racer.decide_approval(
             execution.id, "review", decision, by=f"user{index}", comment=None, now=2000.0
         )
 
-    threads = [threading.Thread(target=decide, args=(i,)) for i in range(RACERS)]
-    try:
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(30)
-    finally:
-        for opened in stores:
-            opened.close()
+    race(store_url, RACERS, decide)
     winners = [user for user, ok in won.items() if ok]
     assert len(won) == RACERS and len(winners) == 1, won
     recorded = store.get_approval(execution.id, "review")

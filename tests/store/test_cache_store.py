@@ -5,7 +5,6 @@ corrupt rows, and the upkeep of `ax cache clear | prune`."""
 
 from __future__ import annotations
 
-import threading
 import time
 from pathlib import Path
 
@@ -86,24 +85,13 @@ def test_one_owner_holds_a_key_until_it_stores_releases_or_expires(store: Store)
 
 
 def test_of_racing_owners_exactly_one_gets_the_lease(store_url: str) -> None:
-    stores = [open_store(store_url) for _ in range(6)]
-    barrier = threading.Barrier(len(stores))
     won: list[str] = []
 
-    def race(index: int, racer: Store) -> None:
-        barrier.wait()
+    def take(index: int, racer: Store) -> None:
         if racer.take_cache_lease(KEY, f"runner-{index}", 30, time.time()):
             won.append(f"runner-{index}")
 
-    threads = [threading.Thread(target=race, args=(i, s)) for i, s in enumerate(stores)]
-    try:
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(30)
-    finally:
-        for racer in stores:
-            racer.close()
+    sample.race(store_url, 6, take)
     assert len(won) == 1, won
 
 
