@@ -201,8 +201,9 @@ class ApprovalRequested(Event):
 
 
 @dataclass(slots=True)
-class ApprovalGranted(Event):
-    type: ClassVar[EventType] = "approval_granted"
+class ApprovalDecided(Event):
+    """A gate's decision, either way: the two events carry the same keys."""
+
     step_key: str
     by: str  # AX_USER or the login name, or "timeout"
     comment: str | None
@@ -210,12 +211,13 @@ class ApprovalGranted(Event):
 
 
 @dataclass(slots=True)
-class ApprovalRejected(Event):
+class ApprovalGranted(ApprovalDecided):
+    type: ClassVar[EventType] = "approval_granted"
+
+
+@dataclass(slots=True)
+class ApprovalRejected(ApprovalDecided):
     type: ClassVar[EventType] = "approval_rejected"
-    step_key: str
-    by: str
-    comment: str | None
-    at: str
 
 
 # ---- checkpoints ----
