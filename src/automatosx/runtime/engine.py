@@ -14,6 +14,12 @@ completions costs a single transaction. When the turn finds the execution must e
 (everything settled, a pause, a failure, a cancel, the workflow timeout) it takes the one
 ending path, `_end`: kill what still runs, record it, write the final state.
 
+Two kinds of step do not run as attempts, and each has a collaborator the runner owns and
+calls from that loop: approval gates wait for a decision (`gate_watch.GateWatch`: their
+deadlines and reading the decisions, in the drain), sub-workflow steps run a child
+execution (`child_steps.ChildSteps`: launched after the commit that creates the child,
+tracked like an attempt, stopped by the ending path).
+
 Losing the lease (another process took over) stops everything at once and writes nothing.
 """
 
