@@ -66,3 +66,48 @@ def test_a_json_run_of_python_steps_imports_no_http_client_rich_or_yaml(tmp_path
     assert "automatosx.runtime.engine" in at_first_step
     assert {"httpx", "rich", "yaml"} & at_first_step == set()
     assert {"httpx", "rich", "yaml"} & loaded == set()  # nor for the JSON document after
+
+
+IMPORT_PROBE = """
+import json, sys
+import automatosx as ax
+names = sorted(ax.__all__)
+listed = sorted(dir(ax))
+before = sorted(sys.modules)
+error = ax.StepError
+after_error = sorted(sys.modules)
+client = ax.Client
+after_client = sorted(sys.modules)
+resolved = {name: getattr(ax, name).__module__ for name in names if name != "__version__"}
+print(json.dumps({"names": names, "dir": listed, "before": before, "after_error": after_error,
+                  "after_client": after_client, "resolved": resolved}))
+"""
+
+
+def test_import_automatosx_stays_light_and_loads_the_api_on_first_use(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-c", IMPORT_PROBE],
+        cwd=tmp_path,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    found = json.loads(proc.stdout)
+    heavy = {"pydantic", "typer", "rich", "httpx", "yaml", "sqlite3", "asyncio", "psycopg"}
+    # `import automatosx`, `__all__` and `dir()` load nothing: not the API, no dependency.
+    assert heavy & set(found["before"]) == set()
+    assert not [m for m in found["before"] if m.startswith("automatosx.")]
+    # `ax.StepError` loads the errors module only; `ax.Client` the API, still no database.
+    assert [m for m in found["after_error"] if m.startswith("automatosx.")] == ["automatosx.errors"]
+    assert "automatosx.api.client" in found["after_client"]
+    assert {"sqlite3", "psycopg", "rich", "typer"} & set(found["after_client"]) == set()
+    # Every name of SPEC section 12 is there, listed, and resolves.
+    spec = {
+        "Workflow", "load_workflow", "run_workflow", "run_workflow_async", "Client",
+        "WorkflowValidationError", "StepError",
+    }  # fmt: skip
+    assert spec <= set(found["names"]) <= set(found["dir"])
+    assert found["resolved"]["run_workflow"] == "automatosx.api.running"
+    assert found["resolved"]["WorkflowValidationError"] == "automatosx.errors"
