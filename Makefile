@@ -8,7 +8,7 @@ ifeq ($(shell uname -m),x86_64)
 LLAMA_BUILD_FLAGS := CFLAGS="-mno-amx-tile -mno-amx-int8 -mno-amx-bf16" CXXFLAGS="-mno-amx-tile -mno-amx-int8 -mno-amx-bf16"
 endif
 
-.PHONY: example test lint bench
+.PHONY: example test lint bench docs
 
 $(BIN)/ax: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -32,3 +32,10 @@ test: lint
 
 bench: $(BIN)/ax
 	$(BIN)/python benchmarks/run.py
+
+# The Python API's reference, generated from its docstrings (pdoc), as HTML under build/
+# (git-ignored); docs/python-api.md is the guide, with examples the tests run.
+docs: $(BIN)/ax
+	rm -rf build/api-reference
+	$(BIN)/pdoc --docformat markdown -o build/api-reference automatosx.api
+	@echo "API reference: build/api-reference/index.html"
