@@ -42,26 +42,28 @@ if TYPE_CHECKING:
 
 __version__ = "0.1.0"
 
-# name -> the module that defines it (imported when the name is first used)
+# name -> the module to import when the name is first used. Every API name comes through
+# the `automatosx.api` package, so two threads reaching for different names at once import
+# the same module first (importing its submodules in two orders at once would deadlock).
 _LAZY = {
     "AxError": "automatosx.errors",
     "NotFoundError": "automatosx.errors",
     "StateConflictError": "automatosx.errors",
     "StepError": "automatosx.errors",
     "WorkflowValidationError": "automatosx.errors",
-    "RunningLoopError": "automatosx.api.errors",
-    "Workflow": "automatosx.api.workflow",
-    "load_workflow": "automatosx.api.workflow",
-    "run_workflow": "automatosx.api.running",
-    "run_workflow_async": "automatosx.api.running",
-    "Client": "automatosx.api.client",
-    "Checkpoint": "automatosx.api.results",
-    "Event": "automatosx.api.results",
-    "ExecutionResult": "automatosx.api.results",
-    "PendingApproval": "automatosx.api.results",
-    "RunSummary": "automatosx.api.results",
-    "StepStatus": "automatosx.api.results",
-    "WorkflowSummary": "automatosx.api.results",
+    "RunningLoopError": "automatosx.api",
+    "Workflow": "automatosx.api",
+    "load_workflow": "automatosx.api",
+    "run_workflow": "automatosx.api",
+    "run_workflow_async": "automatosx.api",
+    "Client": "automatosx.api",
+    "Checkpoint": "automatosx.api",
+    "Event": "automatosx.api",
+    "ExecutionResult": "automatosx.api",
+    "PendingApproval": "automatosx.api",
+    "RunSummary": "automatosx.api",
+    "StepStatus": "automatosx.api",
+    "WorkflowSummary": "automatosx.api",
 }
 __all__ = [
     "AxError",

@@ -111,3 +111,42 @@ def test_import_automatosx_stays_light_and_loads_the_api_on_first_use(tmp_path: 
     assert spec <= set(found["names"]) <= set(found["dir"])
     assert found["resolved"]["run_workflow"] == "automatosx.api.running"
     assert found["resolved"]["WorkflowValidationError"] == "automatosx.errors"
+
+
+RACE_PROBE = """
+import json, threading
+import automatosx as ax
+names = ["run_workflow", "Client", "Workflow", "ExecutionResult", "load_workflow",
+         "RunningLoopError", "StepStatus", "run_workflow_async"]
+barrier = threading.Barrier(len(names))
+errors = []
+def get(name):
+    barrier.wait()
+    try:
+        getattr(ax, name)
+    except Exception as exc:
+        errors.append(repr(exc))
+threads = [threading.Thread(target=get, args=(name,)) for name in names]
+for thread in threads:
+    thread.start()
+for thread in threads:
+    thread.join()
+print(json.dumps(errors))
+"""
+
+
+def test_threads_reaching_for_different_api_names_at_once_all_get_them(tmp_path: Path) -> None:
+    """A first use from several threads at once (a service's workers, a thread running a
+    workflow while another reads its status) must not deadlock the lazy imports: each fresh
+    interpreter here has its threads start together (importing the API's submodules in two
+    orders at once used to fail most of these rounds)."""
+    for _ in range(6):
+        proc = subprocess.run(
+            [sys.executable, "-c", RACE_PROBE],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert proc.returncode == 0, proc.stderr
+        assert json.loads(proc.stdout) == []
