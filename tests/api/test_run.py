@@ -212,6 +212,10 @@ def test_the_sync_run_inside_a_running_loop_is_refused_and_the_async_one_runs(
                 ax.Client("ax.db").resume("00000000")
             except RuntimeError as exc:
                 resume_refused = str(exc)
+            try:
+                ax.Client("ax.db").run(flow, agents={"rev": agent})
+            except ax.RunningLoopError as exc:
+                resume_refused += " | " + str(exc)
             result = await ax.run_workflow_async(flow, agents={"rev": agent}, db="ax.db")
             return refused, resume_refused, result
 
@@ -226,6 +230,7 @@ def test_the_sync_run_inside_a_running_loop_is_refused_and_the_async_one_runs(
     assert "running event loop" in out["refused"]
     assert "await automatosx.run_workflow_async(" in out["refused"]
     assert "Client.resume_async" in out["resume"]
+    assert "Client.run_async" in out["resume"]
     assert out["runs"] == 1  # the refused call started nothing
     assert (out["state"], out["results"]) == ("completed", {"only": "cba"})
 
@@ -311,3 +316,33 @@ def test_a_workflow_run_by_path_or_dict_needs_no_workflow_object(tmp_path: Path)
     )
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout) == {"s": "p!"}
+
+
+def test_a_client_on_the_same_loop_cancels_a_run_awaited_there(tmp_path: Path) -> None:
+    out = python_ok(
+        """
+        import asyncio, json, os
+        import automatosx as ax
+
+        ids = []
+
+        async def forever(prompt, *, execution_id, **_):
+            ids.append(execution_id)
+            await asyncio.Event().wait()
+
+        async def main():
+            flow = {"name": "same-loop", "steps": [{"key": "w", "agent": "w", "prompt": "x"}]}
+            task = asyncio.create_task(ax.run_workflow_async(flow, agents={"w": forever},
+                                                             db="ax.db"))
+            while not ids:
+                await asyncio.sleep(0.01)
+            ax.Client("ax.db").cancel(ids[0])  # the runner is on this loop: no waiting here
+            return await task
+
+        result = asyncio.run(main())
+        print(json.dumps({"state": result.state, "step": result.steps["w"].state}))
+        """,
+        cwd=tmp_path,
+        env=env_for(tmp_path / "ax.db"),
+    )
+    assert out == {"state": "cancelled", "step": "cancelled"}

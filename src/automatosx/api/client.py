@@ -131,7 +131,8 @@ class Client:
         priority: int = 0,
         cache: CacheMode = "use",
     ) -> ExecutionResult:
-        """`run_workflow` on this client's store."""
+        """`run_workflow` on this client's store (from a running event loop: `run_async`)."""
+        refuse_running_loop("Client.run", "Client.run_async")
         return run_workflow(
             workflow, context, agents=agents, db=self.db, workdir=workdir,
             triggered_by=triggered_by, priority=priority, cache=cache,
@@ -190,11 +191,14 @@ class Client:
 
     def cancel(self, id: str) -> ExecutionResult:
         """Cancel the execution (`ax workflow cancel`): running steps are killed; waits
-        (up to 10 s) for a live runner to stop. Returns its status then."""
+        (up to 10 s) for a live runner to stop, and returns its status then. Called from a
+        running event loop it does not wait (the runner may be on that very loop, which
+        waiting would block): the status it returns may still be running."""
         from automatosx.runtime.control import cancel_execution
 
+        wait_s = 0.0 if _in_running_loop() else 10.0
         with self._store(create=False) as store:
-            execution = cancel_execution(store, id)
+            execution = cancel_execution(store, id, wait_s=wait_s)
             return execution_result(store, execution.id)
 
     def approve(
@@ -230,6 +234,16 @@ class Client:
 
         with opened_store(self.db, create=create) as store:
             yield store
+
+
+def _in_running_loop() -> bool:
+    import asyncio
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
 
 
 def decider() -> str:
