@@ -42,6 +42,9 @@ def test_validation_errors_carry_every_problem_with_its_path(tmp_path: Path) -> 
             "context": problems(lambda: ax.run_workflow(
                 {"name": "w", "steps": [{"key": "s", "agent": "a", "prompt": "{{topic}}"}]},
                 agents={"a": lambda p, **_: p}, db="ax.db")),
+            "not_json": problems(lambda: ax.run_workflow(
+                {"name": "w", "steps": [{"key": "s", "agent": "a", "prompt": "p"}]},
+                {"when": object()}, agents={"a": lambda p, **_: p}, db="ax.db")),
             "not_callable": problems(lambda: ax.run_workflow(
                 {"name": "w", "steps": [{"key": "s", "agent": "a", "prompt": "p"}]},
                 agents={"a": "not a function"}, db="ax.db")),
@@ -72,6 +75,8 @@ def test_validation_errors_carry_every_problem_with_its_path(tmp_path: Path) -> 
     assert "unknown agent 'nobody-knows'" in got["agent"]["problems"][0]["message"]
     assert paths["context"] == ["context"]
     assert "{{topic}}" in got["context"]["problems"][0]["message"]
+    assert paths["not_json"] == ["context"]
+    assert "JSON" in got["not_json"]["problems"][0]["message"]
     assert got["not_callable"]["problems"] == [
         {"path": "agents.a", "message": "expected a callable (sync or async), got str"}
     ]

@@ -121,8 +121,23 @@ def prepare_run(
         )
     except WorkflowValidationError as exc:  # name the file, as `validate` does
         raise WorkflowValidationError(exc.issues, source=exc.source or workflow.source) from None
+    _check_json(context)
     check_context(workflow.definition, context)
     return prepared
+
+
+def _check_json(context: dict[str, Any]) -> None:
+    """The context is stored (and given to agents) as JSON: refuse what is not, up front."""
+    import json
+
+    from automatosx.errors import ValidationIssue
+
+    try:
+        json.dumps(context, allow_nan=False)
+    except (TypeError, ValueError, RecursionError) as exc:
+        raise WorkflowValidationError(
+            [ValidationIssue("context", f"the context must be JSON data: {exc}")]
+        ) from None
 
 
 def start_run(
