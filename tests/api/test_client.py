@@ -157,6 +157,18 @@ print(json.dumps(result.to_dict()))
 def test_approve_and_reject_through_the_client(tmp_path: Path) -> None:
     env = env_for(tmp_path / "ax.db")
     runner = start_python(APPROVAL_RUN, cwd=tmp_path, env=env)
+    waiting = python_ok(
+        """
+        import json, time
+        import automatosx as ax
+        while len(ax.Client().pending()) < 2:
+            time.sleep(0.02)
+        print(json.dumps([p.to_dict() for p in ax.Client().pending()]))
+        """,
+        cwd=tmp_path,
+        env=env,
+    )
+    assert waiting == ax_json("workflow", "pending", cwd=tmp_path, env=env)
     decided = python_ok(
         """
         import json, time
