@@ -12,26 +12,9 @@ import copy
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
-ExecutionState = Literal[
-    "idle",
-    "parsing",
-    "validating",
-    "building_graph",
-    "scheduling",
-    "executing",
-    "awaiting_completion",
-    "creating_checkpoint",
-    "restoring_checkpoint",
-    "aggregating_results",
-    "completed",
-    "failed",
-    "paused",
-    "cancelled",
-]
-StepState = Literal["pending", "running", "waiting", "completed", "failed", "skipped", "cancelled"]
-TERMINAL_STATES = frozenset({"completed", "failed", "cancelled"})
+from automatosx.store.records import TERMINAL_STATES, ExecutionState, StepState
 
 _T = TypeVar("_T", bound="_Document")
 
