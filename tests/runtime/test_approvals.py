@@ -230,6 +230,10 @@ def test_a_decision_given_while_paused_is_where_resume_continues(
     assert run_ax("workflow", "pause", execution_id).returncode == 0
     code, out, err = finish(runner)  # a pausing run does not wait for its gates
     assert code == 4, err
+    # No live view (stderr is a pipe): the log says the run waits and what decides it.
+    assert "Waiting for approval: step review: Go on? (until " in err
+    assert f"  approve: ax workflow approve {execution_id} review\n" in err
+    assert f"  reject:  ax workflow reject {execution_id} review\n" in err
     assert json.loads(out)["steps"]["review"]["state"] == "waiting"
     assert [e["stepKey"] for e in pending(run_ax)] == ["review"]  # still listed, decidable
     approved = run_ax("workflow", "approve", execution_id, "review", env={"AX_USER": "carol"})
@@ -241,6 +245,32 @@ def test_a_decision_given_while_paused_is_where_resume_continues(
     document = json.loads(resumed.stdout)
     assert document["stepResults"]["review"]["by"] == "carol"
     assert document["steps"]["publish"]["state"] == "completed"
+
+
+def test_a_resumed_run_tells_again_which_gates_wait_and_how_to_decide_them(
+    run_ax: RunAx, ax_env: dict[str, str], tmp_path: Path
+) -> None:
+    data = workflow([gate("review", "Ship it?", timeoutMs=600_000)])
+    runner = start_run(tmp_path, ax_env, data)
+    (entry,) = wait_for_gates(run_ax)
+    execution_id = entry["executionId"]
+    assert run_ax("workflow", "pause", execution_id).returncode == 0
+    assert finish(runner)[0] == 4
+    resumer = start_ax(
+        ["workflow", "resume", execution_id, "--format", "json"], env=ax_env, cwd=tmp_path
+    )
+    assert resumer.stderr is not None
+    told: list[str] = []
+    while not told or not told[-1].startswith("  reject:"):  # the notice, before deciding
+        line = resumer.stderr.readline()
+        assert line, f"stderr ended before the gate was told: {told}"
+        told.append(line)
+    assert "Waiting for approval: step review: Ship it? (until " in "".join(told)
+    assert f"  approve: ax workflow approve {execution_id} review\n" in told
+    assert run_ax("workflow", "approve", execution_id, "review").returncode == 0
+    code, _out, err = finish(resumer)
+    assert code == 0, err
+    assert "Waiting for approval" not in err  # told once: the gate opened before the resume
 
 
 def test_a_decision_given_while_the_runner_is_gone_is_where_resume_continues(

@@ -9,6 +9,7 @@ outcome: 0 completed, 1 failed, 3 cancelled, 4 paused. Ctrl-C or SIGTERM cancels
 from __future__ import annotations
 
 import sys
+import time
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -20,11 +21,14 @@ from automatosx.cli.completion import complete_execution_id
 from automatosx.cli.output import OutputFormat, console, err_console, print_json
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from automatosx.cli.live_progress import LiveProgress
     from automatosx.definition.models import WorkflowDefinition
     from automatosx.runtime.cache_policy import CacheMode
-    from automatosx.runtime.engine import ExecutionOutcome, ExecutionRunner
+    from automatosx.runtime.engine import CommitObserver, ExecutionOutcome, ExecutionRunner
     from automatosx.store.base import Store
+    from automatosx.store.records import WriteOp
 
 FORMAT_OPTION = typer.Option(OutputFormat.table, "--format", help="Output format.")
 NO_CACHE_OPTION = typer.Option(
@@ -84,7 +88,7 @@ def run_command(
                 context=values,
                 triggered_by=triggered_by,
                 priority=priority,
-                on_commit=view.on_commit if view else None,
+                on_commit=view.on_commit if view else gate_notices(definition),
                 cache=cache,
             )
             announce(runner.execution_id, "started", view)
@@ -114,8 +118,11 @@ def resume_command(
         with _progress(definition, format) as view:
             if view is not None:
                 view.seed(store.list_instances(execution.id))
-            runner = resume_run(store, id, on_commit=view.on_commit if view else None, cache=cache)
+            observer = view.on_commit if view else gate_notices(definition)
+            runner = resume_run(store, id, on_commit=observer, cache=cache)
             announce(runner.execution_id, "resumed", view)
+            if observer is not None and view is None:
+                tell_waiting_gates(store, runner.execution_id)
             outcome = drive(runner)
         _report(store, outcome.execution_id, format)
     return outcome.exit_code
@@ -219,6 +226,68 @@ def announce(execution_id: str, verb: str, view: LiveProgress | None) -> None:
     else:
         sys.stderr.write(text + "\n")
         sys.stderr.flush()
+
+
+def gate_notices(definition: WorkflowDefinition) -> CommitObserver | None:
+    """Without a live view (a pipe, a CI log, `--format json`), each approval gate that
+    opens is told on stderr with the commands that decide it, so whoever watches the log
+    knows the run is waiting for a person and how to answer. No gate in the workflow: no
+    observer (commits pay nothing)."""
+    if not any(step.kind == "approval" for step in definition.steps):
+        return None
+    from automatosx.store.events import ApprovalRequested
+    from automatosx.store.records import AppendEvent
+
+    def observe(ops: Sequence[WriteOp]) -> None:
+        for op in ops:
+            if isinstance(op, AppendEvent) and isinstance(op.event, ApprovalRequested):
+                event = op.event
+                tell_gate(
+                    event.step_key,
+                    event.message,
+                    event.expires_at,
+                    event.on_timeout,
+                    event.approve_command,
+                    event.reject_command,
+                )
+
+    return observe
+
+
+def tell_waiting_gates(store: Store, execution_id: str) -> None:
+    """A resumed execution's gates that were already waiting (no event will open them
+    again): told once, as `gate_notices` tells new ones."""
+    from automatosx.store.approvals import decision_command
+    from automatosx.store.timestamps import iso
+
+    now = time.time()
+    for pending in store.pending_approvals():
+        gate = pending.approval
+        expired = gate.expires_at is not None and gate.expires_at <= now  # decides at once
+        if gate.execution_id == execution_id and not expired:
+            key = gate.step_key
+            tell_gate(
+                key,
+                gate.message or "",
+                iso(gate.expires_at),
+                gate.on_timeout,
+                decision_command("approve", execution_id, key),
+                decision_command("reject", execution_id, key),
+            )
+
+
+def tell_gate(
+    key: str, message: str, expires_at: str | None, on_timeout: str, approve: str, reject: str
+) -> None:
+    from automatosx.cli.output import neutralise
+
+    until = f" (until {expires_at}, then {on_timeout})" if expires_at else ""
+    sys.stderr.write(
+        f"Waiting for approval: step {key}: {neutralise(message)}{until}\n"
+        f"  approve: {approve}\n"
+        f"  reject:  {reject}\n"
+    )
+    sys.stderr.flush()
 
 
 def drive(runner: ExecutionRunner) -> ExecutionOutcome:
