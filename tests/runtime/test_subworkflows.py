@@ -600,3 +600,45 @@ def test_a_runner_lost_right_after_creating_the_child_leaves_one_child_to_attach
     assert store.get_execution(child.id).resume_count == 1
     instances = {r.key: r for r in store.list_instances(runner.execution_id)}
     assert instances["c"].child_execution_id == child.id and instances["c"].attempt == 1
+
+
+def test_an_approval_gate_inside_a_child_is_pending_and_decided_on_the_child(
+    run_ax: RunAx, ax_env: dict[str, str], tmp_path: Path
+) -> None:
+    write(
+        tmp_path / "child.json",
+        workflow(
+            [
+                {"key": "ok", "approval": {"message": "Ship {{what}}?"}},
+                step("ship", "ax:echo shipped {{what}}", ["ok"]),
+            ],
+            name="child",
+        ),
+    )
+    write(
+        tmp_path / "parent.json",
+        workflow([child_step("release", "child.json", **{"with": {"what": "v2"}})]),
+    )
+    runner = start_ax(
+        ["workflow", "run", "parent.json", "--format", "json"], env=ax_env, cwd=tmp_path
+    )
+    waiting: list[dict[str, Any]] = []
+
+    def gate_listed() -> bool:
+        waiting[:] = json.loads(run_ax("workflow", "pending", "--format", "json").stdout)
+        return bool(waiting)
+
+    wait_until(gate_listed)
+    (gate,) = waiting
+    parent_id = top_execution_id(tmp_path)
+    assert (gate["workflowName"], gate["stepKey"], gate["message"]) == ("child", "ok", "Ship v2?")
+    assert gate["executionId"] != parent_id  # the gate is the child's
+    assert status(run_ax, gate["executionId"])["parentExecutionId"] == parent_id
+    assert run_ax("workflow", "approve", parent_id, "ok").returncode == 2  # not the parent's
+    approved = run_ax("workflow", "approve", gate["executionId"], "ok", env={"AX_USER": "dana"})
+    assert approved.returncode == 0, approved.stderr
+    code, out, err = finish(runner)
+    assert code == 0, err
+    release = json.loads(out)["stepResults"]["release"]
+    assert release["ok"]["by"] == "dana"
+    assert release["ship"] == "ax:echo shipped v2"  # the echoed prompt: the child's context
