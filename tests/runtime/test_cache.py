@@ -225,6 +225,19 @@ def test_an_entry_answers_only_within_its_ttl(run_ax: RunAx, tmp_path: Path, led
     assert [e["stepKey"] for e in cache_list(run_ax)] == ["long"]
 
 
+def test_an_entry_older_than_the_asking_steps_ttl_does_not_answer_it(
+    run_ax: RunAx, tmp_path: Path, ledger: Path
+) -> None:
+    """The TTL is also the asking step's: an answer stored for good (`cache: true`) is too
+    old for a step that accepts one of at most 1 ms, yet fresh enough for one of an hour."""
+    run_json(run_ax, tmp_path, workflow([step("ask", "q", cache=True)]))
+    hour = run_json(run_ax, tmp_path, workflow([step("ask", "q", cache={"ttlMs": 3_600_000})]))
+    assert hour["steps"]["ask"]["cached"] is True
+    brief = run_json(run_ax, tmp_path, workflow([step("ask", "q", cache={"ttlMs": 1})]))
+    assert "cached" not in brief["steps"]["ask"]
+    assert calls(ledger).count("ask") == 2  # the first run and the 1 ms one
+
+
 def test_the_cache_commands(run_ax: RunAx, tmp_path: Path) -> None:
     assert run_ax("cache", "list").stderr.strip() == "The result cache is empty."
     run_json(run_ax, tmp_path, cached_flow(step("a"), step("b", "other")))

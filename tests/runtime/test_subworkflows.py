@@ -540,6 +540,50 @@ def test_pausing_the_child_pauses_its_parent_and_cancel_reaches_a_paused_child(
     assert status(run_ax, child.id)["state"] == "cancelled"
 
 
+def test_a_child_that_pauses_pauses_its_running_siblings_through_the_parent(
+    run_ax: RunAx, ax_env: dict[str, str], tmp_path: Path
+) -> None:
+    """Not only a `pause` command: whatever pauses the parent (here one child pausing on
+    its own) pauses its other running children before the parent is paused."""
+    for name in ("one", "two"):
+        write(
+            tmp_path / f"{name}.json",
+            workflow(
+                [
+                    step(
+                        "slow",
+                        f"ax:announce={tmp_path / name}.up ax:wait-file={tmp_path / name}.go",
+                    ),
+                    step("tail", deps=["slow"]),
+                ],
+                name=name,
+            ),
+        )
+    write(
+        tmp_path / "parent.json",
+        workflow([child_step("c1", "one.json"), child_step("c2", "two.json")], name="parent"),
+    )
+    runner = start_ax(["workflow", "run", "parent.json"], env=ax_env, cwd=tmp_path)
+    wait_until(lambda: (tmp_path / "one.up").exists() and (tmp_path / "two.up").exists())
+    parent_id = top_execution_id(tmp_path)
+    children = status(run_ax, parent_id)["steps"]
+    one, two = children["c1"]["childExecutionId"], children["c2"]["childExecutionId"]
+    assert run_ax("workflow", "pause", one).returncode == 0
+    (tmp_path / "one.go").touch()
+    # `one` paused, so its step went back to pending: the parent is pausing, `two` too
+    wait_until(lambda: status(run_ax, parent_id)["steps"]["c1"]["state"] == "pending")
+    (tmp_path / "two.go").touch()
+    code, _, err = finish(runner)
+    assert code == 4, err
+    assert status(run_ax, parent_id)["state"] == "paused"
+    second = status(run_ax, two)
+    assert second["state"] == "paused"
+    assert (second["steps"]["slow"]["state"], second["steps"]["tail"]["state"]) == (
+        "completed",
+        "pending",
+    )
+
+
 def test_the_step_starts_and_its_child_is_created_in_one_write(
     store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
