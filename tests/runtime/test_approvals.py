@@ -479,3 +479,35 @@ def test_an_approval_after_the_deadline_is_refused_and_the_timeout_decides(
     resumed = run_ax("workflow", "resume", entry["executionId"], "--format", "json")
     assert resumed.returncode == 1, resumed.stderr
     assert "rejected by timeout" in json.loads(resumed.stdout)["steps"]["review"]["error"]
+
+
+def test_recover_runs_orphans_side_by_side_so_a_waiting_gate_holds_up_no_other(
+    run_ax: RunAx, ax_env: dict[str, str], tmp_path: Path
+) -> None:
+    gated = start_run(tmp_path, ax_env, workflow([gate("review", timeoutMs=600_000)], name="g"))
+    (entry,) = wait_for_gates(run_ax)
+    up, go = tmp_path / "up", tmp_path / "go"
+    held = workflow([step("slow", f"ax:announce={up} ax:wait-file={go}")], name="held")
+    plain = start_run(tmp_path, ax_env, held)
+    wait_until(up.exists)
+    for runner in (gated, plain):
+        runner.send_signal(signal.SIGKILL)
+        finish(runner)
+    go.touch()  # the plain orphan can finish as soon as it is resumed
+    recover = start_ax(["workflow", "recover", "--format", "json"], env=ax_env, cwd=tmp_path)
+    runs = {r["workflowName"]: r for r in json.loads(run_ax("workflow", "runs", "--format",
+                                                            "json").stdout)}  # fmt: skip
+    held_id = runs["held"]["executionId"]
+    # The plain orphan completes while the other one's gate still waits.
+    wait_until(lambda: status(run_ax, held_id)["state"] == "completed")
+    assert status(run_ax, entry["executionId"])["steps"]["review"]["state"] == "waiting"
+    assert run_ax("workflow", "approve", entry["executionId"], "review").returncode == 0
+    code, out, err = finish(recover)
+    assert code == 0, err
+    assert f"approve: ax workflow approve {entry['executionId']} review" in err
+    documents = json.loads(out)
+    assert {d["workflowName"]: d["state"] for d in documents} == {
+        "g": "completed",
+        "held": "completed",
+    }
+    assert [d["executionId"] for d in documents] == [entry["executionId"], held_id]  # oldest first

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import signal
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
@@ -220,6 +220,30 @@ def drive(runner: ExecutionRunner) -> ExecutionOutcome:
     return asyncio.run(main())
 
 
+def drive_all(
+    runners: Sequence[ExecutionRunner],
+    on_end: Callable[[ExecutionRunner, ExecutionOutcome | BaseException], None],
+) -> None:
+    """Run several executions side by side on one fresh event loop (`recover`): one that
+    waits (an approval gate, a long step) holds up none of the others. `on_end` hears of
+    each as it ends, with its outcome or what stopped it; in the main thread SIGINT and
+    SIGTERM cancel them all."""
+    import asyncio
+
+    async def one(runner: ExecutionRunner) -> None:
+        try:
+            outcome: ExecutionOutcome | BaseException = await runner.run()
+        except Exception as exc:  # this one stopped (its lease was taken, ...); not the rest
+            outcome = exc
+        on_end(runner, outcome)
+
+    async def main() -> None:
+        with _cancel_on_signals(*runners):
+            await asyncio.gather(*(one(runner) for runner in runners))
+
+    asyncio.run(main())
+
+
 async def run_to_end(runner: ExecutionRunner) -> ExecutionOutcome:
     """Run the execution on the running loop; if the awaiting task is cancelled, the
     execution is cancelled (and ends) before the cancellation goes on."""
@@ -245,7 +269,7 @@ def execution_result(store: Store, execution_id: str) -> ExecutionResult:
 
 
 @contextmanager
-def _cancel_on_signals(runner: ExecutionRunner) -> Iterator[None]:
+def _cancel_on_signals(*runners: ExecutionRunner) -> Iterator[None]:
     import asyncio
 
     if threading.current_thread() is not threading.main_thread():
@@ -254,8 +278,13 @@ def _cancel_on_signals(runner: ExecutionRunner) -> Iterator[None]:
     loop = asyncio.get_running_loop()
     signals = (signal.SIGINT, signal.SIGTERM)
     previous = {sig: signal.getsignal(sig) for sig in signals}
+
+    def cancel_all(reason: str) -> None:
+        for runner in runners:
+            runner.request_cancel(reason)
+
     for sig in signals:
-        loop.add_signal_handler(sig, runner.request_cancel, f"interrupted by {sig.name}")
+        loop.add_signal_handler(sig, cancel_all, f"interrupted by {sig.name}")
     try:
         yield
     finally:

@@ -12,7 +12,7 @@ import sys
 import time
 from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -162,35 +162,52 @@ def cancel_command(id: str = ID_ARGUMENT) -> int:
 
 @workflow_app.command("recover")
 def recover_command(format: OutputFormat = FORMAT_OPTION) -> int:
-    """Resume every execution whose runner died (after a crash or a reboot).
+    """Resume every execution whose runner died (after a crash or a reboot), side by side:
+    one waiting on an approval holds up none of the others.
 
     Exits 0 when every recovered execution completed (or none needed recovery), else 1.
     """
+    from automatosx.api.running import drive_all
     from automatosx.errors import AxError
     from automatosx.runtime.control import orphaned_executions, resume_execution
     from automatosx.store import opened_store
     from automatosx.views.execution import execution_document
 
     with opened_store(create=False) as store:  # nothing to act on: create nothing
-        documents = []
+        documents: list[dict[str, Any]] = []
         worst = 0
         orphans = orphaned_executions(store)
         if format is OutputFormat.table:
             console.print(f"Found {len(orphans)} orphaned execution(s).")
+        runners: list[ExecutionRunner] = []
+        names: dict[str, str] = {}
         for execution in orphans:
             try:
-                outcome = drive(resume_execution(store, execution.id))
+                runners.append(resume_execution(store, execution.id))
             except AxError as exc:  # taken by another process, or its agents are unusable here
                 err_console.print(f"skipped {execution.id}: {exc}", markup=False)
                 worst = 1
                 continue
-            document = execution_document(store, store.get_execution(outcome.execution_id))
-            documents.append(document)
+            names[execution.id] = execution.workflow_name
+            tell_waiting_gates(store, execution.id)
+
+        def ended(runner: ExecutionRunner, outcome: ExecutionOutcome | BaseException) -> None:
+            nonlocal worst
+            execution_id = runner.execution_id
+            if isinstance(outcome, BaseException):
+                err_console.print(f"stopped {execution_id}: {outcome}", markup=False)
+                worst = 1
+                return
+            documents.append(execution_document(store, store.get_execution(execution_id)))
             worst = max(worst, 0 if outcome.state == "completed" else 1)
             if format is OutputFormat.table:
-                console.print(f"{execution.id} {execution.workflow_name}: {outcome.state}")
+                console.print(f"{execution_id} {names[execution_id]}: {outcome.state}")
+
+        if runners:
+            drive_all(runners, ended)
     if format is OutputFormat.json:
-        print_json(documents)
+        order = list(names)  # the orphans' order (oldest first), however they ended
+        print_json(sorted(documents, key=lambda d: order.index(d["executionId"])))
     return worst
 
 
