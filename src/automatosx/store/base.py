@@ -108,8 +108,10 @@ class Store(Protocol):
         workflow_name: str | None = None,
         limit: int = 20,
         states: Sequence[str] | None = None,
+        before: str | None = None,
     ) -> list[ExecutionRecord]:
-        """Newest first."""
+        """Newest first; `before` (an execution's full ID, the last one of the previous
+        page): only those older than it, so pages stay stable while new runs start."""
         ...
 
     # ---- leases (fencing) ----
@@ -174,6 +176,11 @@ class Store(Protocol):
         self, execution_id: str, *, after_id: int = 0, limit: int | None = None
     ) -> list[EventRecord]:
         """In order; `after_id` lets `events --follow` poll for new ones."""
+        ...
+
+    def latest_event_id(self) -> int:
+        """The newest event's ID in the whole store (0 when there is none): one cheap read
+        that tells a watcher (the dashboard's streams) whether anything happened."""
         ...
 
     # ---- approval gates (store/approvals.py) ----

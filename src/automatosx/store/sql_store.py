@@ -231,9 +231,14 @@ class SqlStore(ApprovalQueries, CacheQueries, ABC):
         workflow_name: str | None = None,
         limit: int = 20,
         states: Sequence[str] | None = None,
+        before: str | None = None,
     ) -> list[ExecutionRecord]:
         where: list[str] = []
         params: list[Any] = []
+        if before is not None:  # keyset pagination on the listing's own order
+            where.append(
+                "(e.created_at < c.created_at OR (e.created_at = c.created_at AND e.id < c.id))"
+            )
         if workflow_name is not None:
             where.append("w.name = ?")
             params.append(workflow_name)
@@ -243,9 +248,14 @@ class SqlStore(ApprovalQueries, CacheQueries, ABC):
             where.append(f"e.state IN ({', '.join('?' for _ in states)})")
             params.extend(states)
         clause = f" WHERE {' AND '.join(where)}" if where else ""
+        cursor = ""
+        if before is not None:
+            cursor = " JOIN workflow_executions c ON c.id = ?"
+            params.insert(0, before)
         params.append(max(limit, 0))
         rows = self._fetch_all(
-            f"{SELECT_EXECUTION}{clause} ORDER BY e.created_at DESC, e.id DESC LIMIT ?", params
+            f"{SELECT_EXECUTION}{cursor}{clause} ORDER BY e.created_at DESC, e.id DESC LIMIT ?",
+            params,
         )
         return [execution_from_row(r) for r in rows]
 
@@ -414,6 +424,10 @@ class SqlStore(ApprovalQueries, CacheQueries, ABC):
             sql += " LIMIT ?"
             params.append(max(limit, 0))
         return [event_from_row(r) for r in self._fetch_all(sql, params)]
+
+    def latest_event_id(self) -> int:
+        row = self._fetch_one("SELECT MAX(id) FROM workflow_events")
+        return int(row[0]) if row is not None and row[0] is not None else 0
 
     # ---- retention ----
     def prune(self, older_than_seconds: float, *, now: float | None = None) -> PruneResult:
