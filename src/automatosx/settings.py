@@ -127,6 +127,48 @@ def user(environ: Mapping[str, str] | None = None) -> str | None:
     return raw
 
 
+OTEL_EXTRA_MODULES = ("opentelemetry.sdk", "opentelemetry.exporter.otlp.proto.http")
+
+
+def otel_endpoint(environ: Mapping[str, str] | None = None) -> str | None:
+    """`AX_OTEL_ENDPOINT`: the OTLP/HTTP receiver each ended execution is sent to as a
+    trace (`automatosx.telemetry`), an http:// or https:// URL whose `/v1/traces` takes
+    the spans. Being set needs the `otel` extra installed: a run that could not send its
+    trace is refused before it starts, rather than found out when it ends. The value is
+    not repeated in the message (a URL may carry a password)."""
+    raw = _raw("AX_OTEL_ENDPOINT", environ)
+    if not raw:
+        return None
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(raw)
+        port_ok = parts.port is None or parts.port > 0
+    except ValueError:  # a port that is not a number
+        parts, port_ok = urlsplit(""), False
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname or not port_ok:
+        raise SettingError(
+            "AX_OTEL_ENDPOINT must be an http:// or https:// URL of an OTLP/HTTP receiver, "
+            "such as http://127.0.0.1:4318"
+        )
+    if not all(_importable(module) for module in OTEL_EXTRA_MODULES):
+        raise SettingError(
+            "AX_OTEL_ENDPOINT is set but OpenTelemetry is not installed: "
+            "pip install 'automatosx[otel]'"
+        )
+    return raw
+
+
+def _importable(module: str) -> bool:
+    """Whether `module` is installed, found without importing it (the SDK costs ~100 ms)."""
+    from importlib.util import find_spec
+
+    try:
+        return find_spec(module) is not None
+    except (ImportError, ValueError):  # its parent package is missing, or half there
+        return False
+
+
 _CHECKS: tuple[Callable[[Mapping[str, str] | None], object], ...] = (
     lambda environ: database_location(None, environ),
     db_sync,
@@ -134,6 +176,7 @@ _CHECKS: tuple[Callable[[Mapping[str, str] | None], object], ...] = (
     local_threads,
     http_max_in_flight,
     user,
+    otel_endpoint,
 )
 
 

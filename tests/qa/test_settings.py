@@ -24,6 +24,8 @@ BAD_SETTINGS = [
     ("AX_LOCAL_THREADS", "-1"),
     ("AX_HTTP_MAX_IN_FLIGHT", "0"),
     ("AX_HTTP_MAX_IN_FLIGHT", "1.5"),
+    ("AX_OTEL_ENDPOINT", "localhost:4318"),
+    ("AX_OTEL_ENDPOINT", "ftp://user:hunter2@collector"),
 ]
 
 ECHO_WORKFLOW = {
