@@ -18,8 +18,9 @@ ALLOWED: dict[str, set[str]] = {
     "agents": {"definition"},
     "views": {"store", "definition"},
     "runtime": {"definition", "store", "agents"},
-    "api": {"definition", "store", "agents", "views", "runtime"},
-    "cli": {"definition", "store", "agents", "views", "runtime", "api", "package"},
+    "api": {"definition", "store", "agents", "views", "runtime", "telemetry"},
+    "cli": {"definition", "store", "agents", "views", "runtime", "api", "package", "telemetry"},
+    "telemetry": {"definition", "store", "views"},  # readers of the store, like views
     "package": {"api"},  # automatosx/__init__.py: the API's names, loaded on first use
 }
 
