@@ -111,6 +111,9 @@ def prepare_run(
     """Everything checked before an execution exists (agents, providers, `env`, context):
     every problem in one `WorkflowValidationError`, naming the workflow's file."""
     from automatosx.runtime.context import check_context
+    from automatosx.settings import otel_endpoint
+
+    otel_endpoint()  # a trace that could not be sent is refused now, not found out at the end
 
     try:
         prepared = prepare(
@@ -176,6 +179,9 @@ def resume_run(
     """Take over a paused or orphaned execution (`runtime.control.resume_execution`), with
     `agents` serving agents by name from memory for what runs from now on."""
     from automatosx.runtime.control import resume_execution
+    from automatosx.settings import otel_endpoint
+
+    otel_endpoint()  # as `prepare_run`: before the execution is taken over
 
     return resume_execution(
         store,
@@ -215,7 +221,9 @@ def drive(runner: ExecutionRunner) -> ExecutionOutcome:
 
     async def main() -> ExecutionOutcome:
         with _cancel_on_signals(runner):
-            return await runner.run()
+            outcome = await runner.run()
+            await send_trace(runner)
+            return outcome
 
     return asyncio.run(main())
 
@@ -235,6 +243,8 @@ def drive_all(
             outcome: ExecutionOutcome | BaseException = await runner.run()
         except Exception as exc:  # this one stopped (its lease was taken, ...); not the rest
             outcome = exc
+        else:
+            await send_trace(runner)
         on_end(runner, outcome)
 
     async def main() -> None:
@@ -251,12 +261,34 @@ async def run_to_end(runner: ExecutionRunner) -> ExecutionOutcome:
 
     task = asyncio.ensure_future(runner.run())
     try:
-        return await asyncio.shield(task)
+        outcome = await asyncio.shield(task)
+        await send_trace(runner)
+        return outcome
     except asyncio.CancelledError:
         if not task.done():
             runner.request_cancel("cancelled: the Python task awaiting it was cancelled")
             await asyncio.wait([task])
         raise
+
+
+async def send_trace(runner: ExecutionRunner) -> None:
+    """The execution's trace to `AX_OTEL_ENDPOINT`, when that is set and the execution has
+    ended (`telemetry.otel`, imported only then), from a thread: the loop goes on meanwhile
+    (`recover`'s other executions, the caller's own tasks). It never fails the run."""
+    from automatosx.settings import otel_endpoint
+
+    endpoint = otel_endpoint()  # checked before the run started (`prepare_run`)
+    if endpoint is None:
+        return
+    import asyncio
+
+    await asyncio.to_thread(_send_trace, runner.store.store, runner.execution_id, endpoint)
+
+
+def _send_trace(store: Store, execution_id: str, endpoint: str) -> None:
+    from automatosx.telemetry.otel import export_ended
+
+    export_ended(store, execution_id, endpoint)
 
 
 def execution_result(store: Store, execution_id: str) -> ExecutionResult:
