@@ -269,6 +269,19 @@ def test_recover_sends_the_trace_with_the_attempt_its_crash_interrupted(
     assert named(spans, "slow", 2).attributes["ax.step.state"] == "completed"
 
 
+@pytest.mark.postgres
+def test_a_run_on_postgresql_is_the_same_trace(
+    run_ax: RunAx, tmp_path: Path, receiver: OtlpReceiver, pg_url: str
+) -> None:
+    flow = workflow([step("flaky", "ax:fail-attempts=1", retryPolicy=RETRY_ONCE)], name="pg")
+    env = {"AX_OTEL_ENDPOINT": receiver.url, "AX_DB": pg_url}
+    document = run_json(run_ax, write_workflow(tmp_path, flow), env)
+    spans = receiver.spans()
+    assert tree(spans) == [("invoke_workflow pg", None, [("flaky", 1, []), ("flaky", 2, [])])]
+    assert {s.trace_id for s in spans} == {uuid.UUID(document["executionId"]).hex}
+    assert named(spans, "flaky", 1).status == "error"
+
+
 @pytest.mark.parametrize("receiver_state", ["down", "refusing"])
 def test_a_receiver_that_is_down_or_refuses_costs_the_run_one_warning(
     run_ax: RunAx, tmp_path: Path, receiver: OtlpReceiver, receiver_state: str
