@@ -32,6 +32,7 @@ from automatosx.store.records import (
     WorkflowRecord,
     WriteOp,
 )
+from automatosx.store.stats import StatsReport
 
 if TYPE_CHECKING:
     from automatosx.definition.models import WorkflowDefinition
@@ -243,6 +244,13 @@ class Store(Protocol):
 
     def prune_cache(self, *, now: float, older_than_seconds: float | None = None) -> list[str]:
         """Expired entries, those older than the age, and dead leases. The keys deleted."""
+        ...
+
+    # ---- analytics (store/stats.py) ----
+    def stats(self, *, since: float, workflow_name: str | None = None) -> StatsReport:
+        """Statistics of the executions started at or after `since` (epoch seconds), of
+        every workflow or only the one named: per workflow, per step and per error, each
+        computed by the database (`ax workflow stats`)."""
         ...
 
     # ---- retention ----

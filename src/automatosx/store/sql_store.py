@@ -52,6 +52,7 @@ from automatosx.store.rows import (
     step_from_row,
     workflow_from_row,
 )
+from automatosx.store.stats import StatsQueries
 from automatosx.store.write_ops import Connection, apply_ops
 
 if TYPE_CHECKING:
@@ -64,7 +65,7 @@ SELECT_EXECUTION = f"SELECT {EXECUTION_COLUMNS} FROM {EXECUTION_FROM}"
 VIEWS = ("workflow_execution_summary", "workflow_step_summary", "workflow_recent_runs")
 
 
-class SqlStore(ApprovalQueries, CacheQueries, ABC):
+class SqlStore(ApprovalQueries, CacheQueries, StatsQueries, ABC):
     """Implements `automatosx.store.base.Store` over a dialect's connections."""
 
     dialect: ClassVar[str]

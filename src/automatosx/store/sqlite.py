@@ -22,6 +22,7 @@ from automatosx.store.records import WorkflowRecord
 from automatosx.store.rows import WORKFLOW_COLUMNS, workflow_from_row
 from automatosx.store.sql_store import SqlStore
 from automatosx.store.sqlite_file import connect, is_busy, is_full, retry_busy
+from automatosx.store.stats import register_sqlite_functions
 from automatosx.store.wal_checkpointer import WalCheckpointer
 from automatosx.store.workflow_sql import search_words
 from automatosx.store.write_ops import Connection
@@ -42,6 +43,7 @@ class SqliteStore(SqlStore):
         self.location = location
         self.synchronous = synchronous
         self._conn = connect(location, synchronous)
+        register_sqlite_functions(self._conn)  # what the analytics queries call
         self._lock = threading.RLock()
         self._checkpointer: WalCheckpointer | None = None
         if location != ":memory:":  # checkpoints happen off the commit path (see module)
