@@ -8,7 +8,6 @@ shapes; tables colour states, show times relative to now and sizes in KB.
 from __future__ import annotations
 
 import json
-import re
 import sys
 import time
 from contextlib import AbstractContextManager
@@ -36,7 +35,6 @@ from automatosx.cli.output import (
     relative_time,
     styled_state,
 )
-from automatosx.errors import AxError
 from automatosx.store.liveness import is_orphaned
 from automatosx.views.documents import (
     checkpoint_document,
@@ -44,6 +42,7 @@ from automatosx.views.documents import (
     run_document,
     workflow_document,
 )
+from automatosx.views.timestamps import parse_age
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -67,16 +66,6 @@ ID_ARGUMENT = typer.Argument(
     autocompletion=complete_execution_id,
 )  # fmt: skip
 FOLLOW_POLL_SECONDS = 0.25
-_AGE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
-_AGE_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
-
-
-def parse_age(text: str) -> float:
-    """'30s', '15m', '12h', '7d' (or '2w') as seconds."""
-    match = _AGE.match(text)
-    if match is None:
-        raise AxError(f"invalid age {text!r}: use a number and a unit, such as 30s, 15m, 12h or 7d")
-    return float(match.group(1)) * _AGE_UNITS[match.group(2)]
 
 
 # ---- commands ----
