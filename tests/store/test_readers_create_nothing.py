@@ -34,6 +34,9 @@ OTHERS = [
     ["workflow", "runs"],
     ["workflow", "list"],
     ["workflow", "prune", "--older-than", "1d"],
+    ["workflow", "stats"],
+    ["workflow", "stats", "--format", "json"],
+    ["workflow", "stats", "--since", "2w", "--format", "json"],
     ["agent", "list"],
     ["agent", "list", "--format", "json"],
     ["provider", "list", "--format", "json"],
@@ -87,6 +90,13 @@ def test_other_readers_answer_and_create_nothing(
 def test_runs_of_an_unknown_workflow_is_still_an_error(run_ax: RunAx, tmp_path: Path) -> None:
     result = run_ax("workflow", "runs", "--workflow", "nope", env={"AX_DB": ""})
     result.assert_clean_error(2)
+    assert_nothing_created(tmp_path)
+
+
+def test_stats_of_an_unknown_workflow_is_an_error(run_ax: RunAx, tmp_path: Path) -> None:
+    result = run_ax("workflow", "stats", "--workflow", "nope", env={"AX_DB": ""})
+    result.assert_clean_error(2)
+    assert "no workflow named 'nope'" in result.stderr
     assert_nothing_created(tmp_path)
 
 

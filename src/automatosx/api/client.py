@@ -16,6 +16,7 @@ import os
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from automatosx.api.errors import refuse_running_loop
@@ -38,6 +39,7 @@ from automatosx.api.running import (
     run_workflow,
     run_workflow_async,
 )
+from automatosx.views.timestamps import DEFAULT_STATS_SINCE
 
 if TYPE_CHECKING:
     from automatosx.runtime.cache_policy import CacheMode
@@ -117,6 +119,24 @@ class Client:
         with self._store(create=False) as store:
             waiting = store.pending_approvals()
         return [PendingApproval.from_document(pending_document(p)) for p in waiting]
+
+    def stats(
+        self, since: str | datetime = DEFAULT_STATS_SINCE, *, workflow: str | None = None
+    ) -> dict[str, Any]:
+        """Success rates, durations, retries and errors of the executions started since
+        then (`ax workflow stats`): `since` an age as the CLI takes it ("30s", "15m",
+        "12h", "7d", "2w") or a `datetime`; `workflow`: only its executions (an unknown
+        name is `NotFoundError`). The JSON document the CLI prints with `--format json`,
+        as a plain dict (see docs/analytics.md for each figure)."""
+        from automatosx.views.stats import stats_document
+        from automatosx.views.timestamps import parse_age
+
+        if isinstance(since, datetime):
+            cutoff = since.timestamp()
+        else:
+            cutoff = time.time() - parse_age(since)
+        with self._store(create=False) as store:
+            return stats_document(store, since=cutoff, workflow=workflow)
 
     # ---- running ----
 

@@ -9,6 +9,7 @@ from automatosx.cli import (
     workflow_define,  # noqa: F401
     workflow_read,  # noqa: F401
     workflow_run,  # noqa: F401
+    workflow_stats,  # noqa: F401
 )
 from automatosx.cli.apps import app
 
