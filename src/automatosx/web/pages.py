@@ -4,8 +4,8 @@ documents: the executions list, workflows and pending approvals here; one execut
 
 Every view's state is in its URL (filters, cursor, selected step), so any view is a link
 that can be shared. Lists never load everything: the executions list reads one page of 50
-(one row more, to know whether a next page exists) on the store's keyset cursor, and
-refreshes itself every 2 s through an htmx fragment of the same query.
+(or `limit`), plus one row to know whether a next page exists, on the store's keyset
+cursor, and refreshes itself every 2 s through an htmx fragment of the same query.
 """
 
 from __future__ import annotations
@@ -31,16 +31,17 @@ State = Annotated[UiState, Depends(ui_state)]
 Name = Annotated[str | None, Query(max_length=500)]
 StateFilter = Annotated[str | None, Query(max_length=40)]
 Cursor = Annotated[str | None, Query(max_length=100)]
+Limit = Annotated[int, Query(ge=1, le=500)]
 
 
 @router.get("/", response_class=HTMLResponse)
 @page
 def executions_page(
     request: Request, ui: State, workflow: Name = None, state: StateFilter = None,
-    cursor: Cursor = None,
+    cursor: Cursor = None, limit: Limit = PAGE_SIZE,
 ) -> HTMLResponse:  # fmt: skip
     """Recent executions, newest first, filtered by workflow and state."""
-    listing = _executions(ui, workflow or None, state or None, cursor or None)
+    listing = _executions(ui, workflow or None, state or None, cursor or None, limit)
     workflows = sorted(w.name for w in ui.store.list_workflows())
     return render(
         request, "executions.html", nav="executions", workflows=workflows,
@@ -52,26 +53,28 @@ def executions_page(
 @page
 def executions_part(
     request: Request, ui: State, workflow: Name = None, state: StateFilter = None,
-    cursor: Cursor = None,
+    cursor: Cursor = None, limit: Limit = PAGE_SIZE,
 ) -> HTMLResponse:  # fmt: skip
     """The executions table alone: what the list page polls."""
-    listing = _executions(ui, workflow or None, state or None, cursor or None)
+    listing = _executions(ui, workflow or None, state or None, cursor or None, limit)
     return render(request, "parts/runs.html", **listing)
 
 
 def _executions(
-    ui: UiState, workflow: str | None, state: str | None, cursor: str | None
+    ui: UiState, workflow: str | None, state: str | None, cursor: str | None, limit: int
 ) -> dict[str, Any]:
     if state is not None and state not in EXECUTION_STATES:
         raise AxError(f"unknown state {state!r}: use one of {', '.join(EXECUTION_STATES)}")
     if workflow is not None:
         ui.store.get_workflow(workflow)  # an unknown name is the 404 page, not an empty list
     found = ui.store.list_executions(
-        workflow_name=workflow, limit=PAGE_SIZE + 1, states=None if state is None else [state],
+        workflow_name=workflow, limit=limit + 1, states=None if state is None else [state],
         before=cursor,
     )  # fmt: skip
-    runs = [run_document(e) for e in found[:PAGE_SIZE]]
+    runs = [run_document(e) for e in found[:limit]]
     filters = {k: v for k, v in (("workflow", workflow), ("state", state)) if v is not None}
+    if limit != PAGE_SIZE:
+        filters["limit"] = str(limit)
     query = {**filters, **({"cursor": cursor} if cursor else {})}
     return {
         "runs": runs,
@@ -81,7 +84,7 @@ def _executions(
         "first_url": "/?" + urlencode(filters) if cursor else None,
         "next_url": (
             "/?" + urlencode({**filters, "cursor": runs[-1]["executionId"]})
-            if len(found) > PAGE_SIZE
+            if len(found) > limit
             else None
         ),
         "part_url": "/parts/executions" + (f"?{urlencode(query)}" if query else ""),
