@@ -119,9 +119,11 @@ class StepInstanceRecord:
     `attempt` counts the attempts started, `failures` the failed ones (the retry budget).
     The provider, model, error, times and usage describe the LATEST attempt (each earlier
     one is a row of `workflow_step_executions`, moved there when the next began: a fact is
-    kept in one place). A `pending` instance with `retry_at` is waiting out a retry's
-    backoff (it holds its slot until then); a `waiting` one is an approval gate waiting
-    for its decision (it holds no slot)."""
+    kept in one place), and so does `prompt`: the attempt's rendered prompt (None for an
+    approval gate, a sub-workflow step, or an attempt stored before prompts were). A
+    `pending` instance with `retry_at` is waiting out a retry's backoff (it holds its slot
+    until then); a `waiting` one is an approval gate waiting for its decision (it holds no
+    slot)."""
 
     execution_id: str
     key: str
@@ -151,6 +153,7 @@ class StepInstanceRecord:
     cached: bool = False  # its output came from the result cache (no provider call)
     cached_from: str | None = None  # the execution whose call produced that output
     saved_usd: float | None = None  # what that call cost, which this one did not
+    prompt: str | None = None  # the latest attempt's rendered prompt (stored masked)
 
     def latest_attempt(self) -> StepExecutionRecord | None:
         """The instance's latest attempt as an attempt record (None before the first)."""
@@ -176,6 +179,7 @@ class StepInstanceRecord:
             tokens_in=self.tokens_in,
             tokens_out=self.tokens_out,
             cost_usd=self.cost_usd,
+            prompt=self.prompt,
         )
 
     def evolve(self, **changes: Any) -> StepInstanceRecord:
@@ -229,6 +233,7 @@ class StepExecutionRecord:
     tokens_in: int | None = None
     tokens_out: int | None = None
     cost_usd: float | None = None
+    prompt: str | None = None  # as rendered for this attempt, secrets masked once stored
 
 
 @dataclass(frozen=True)

@@ -32,13 +32,14 @@ EXECUTION_COLUMNS = (
 EXECUTION_FROM = "workflow_executions e JOIN workflows w ON w.id = e.workflow_id"
 STEP_COLUMNS = (
     "execution_id, step_key, attempt, state, agent, provider, model, output, error_kind, "
-    "error_message, started_at, completed_at, duration_ms, tokens_in, tokens_out, cost_usd"
+    "error_message, started_at, completed_at, duration_ms, tokens_in, tokens_out, cost_usd, "
+    "prompt"
 )
 INSTANCE_COLUMNS = (
     "execution_id, key, step_key, position, state, parent_key, item_index, attempt, failures, "
     "agent, provider, model, output, error_kind, error_message, started_at, completed_at, "
     "duration_ms, retry_at, tokens_in, tokens_out, cost_usd, skip_reason, items, "
-    "child_execution_id, cached, cached_from, saved_usd"
+    "child_execution_id, cached, cached_from, saved_usd, prompt"
 )
 CHECKPOINT_COLUMNS = (
     "id, execution_id, state, context, completed_steps, pending_steps, label, created_by, "
@@ -115,6 +116,7 @@ def step_from_row(row: Any) -> StepExecutionRecord:
         tokens_in=_opt_int(row[13]),
         tokens_out=_opt_int(row[14]),
         cost_usd=_opt_float(row[15]),
+        prompt=row[16],
     )
 
 
@@ -149,6 +151,7 @@ def instance_from_row(row: Any) -> StepInstanceRecord:
             "cached": bool(row[25]),
             "cached_from": row[26],
             "saved_usd": _opt_float(row[27]),
+            "prompt": row[28],
         }
     )
 

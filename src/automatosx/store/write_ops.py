@@ -69,10 +69,12 @@ PUT_INSTANCES = (
 RECORD_ATTEMPT = (
     "INSERT INTO workflow_step_executions (execution_id, step_key, attempt, state, agent, "
     "provider, model, error_kind, error_message, started_at, completed_at, duration_ms, "
-    "tokens_in, tokens_out, cost_usd) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+    "tokens_in, tokens_out, cost_usd, prompt) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
     "ON CONFLICT (execution_id, step_key, attempt) DO UPDATE SET state = excluded.state, "
     "agent = COALESCE(excluded.agent, workflow_step_executions.agent), "
     "provider = COALESCE(excluded.provider, workflow_step_executions.provider), "
+    "prompt = COALESCE(excluded.prompt, workflow_step_executions.prompt), "
     "model = excluded.model, error_kind = excluded.error_kind, "
     "error_message = excluded.error_message, "
     "started_at = COALESCE(excluded.started_at, workflow_step_executions.started_at), "
@@ -120,7 +122,7 @@ def _record_attempt(
         (
             eid, a.step_key, a.attempt, a.state, a.agent, a.provider, a.model, a.error_kind,
             c.text(a.error_message), a.started_at, a.completed_at, duration, a.tokens_in,
-            a.tokens_out, a.cost_usd,
+            a.tokens_out, a.cost_usd, c.text(a.prompt),
         ),
     )  # fmt: skip
 
@@ -136,7 +138,7 @@ _DEFAULTS = {
     "started_at": None, "completed_at": None, "duration_ms": None, "retry_at": None,
     "tokens_in": None, "tokens_out": None, "cost_usd": None, "skip_reason": None,
     "items": None, "child_execution_id": None, "cached": False, "cached_from": None,
-    "saved_usd": None,
+    "saved_usd": None, "prompt": None,
 }  # fmt: skip
 INSERT_FRESH_INSTANCES = (
     f"INSERT INTO workflow_step_instances ({', '.join(_FRESH_COLUMNS)}) VALUES {_FRESH_ROW} "
@@ -185,6 +187,8 @@ def _put_instances(
             values[changed.index("items")] = None if items is None else codec.json(items)
         if "error_message" in changed:
             values[changed.index("error_message")] = codec.text(after["error_message"])
+        if "prompt" in changed:
+            values[changed.index("prompt")] = codec.text(after["prompt"])
         if "cached" in changed:
             values[changed.index("cached")] = int(after["cached"])
         values += (eid, new.key)
@@ -203,7 +207,7 @@ def _instance_row(eid: str, i: StepInstanceRecord, c: ColumnCodec) -> tuple[Any,
         i.failures, i.agent, i.provider, i.model, output, i.error_kind, c.text(i.error_message),
         i.started_at, i.completed_at, i.duration_ms, i.retry_at, i.tokens_in, i.tokens_out,
         i.cost_usd, i.skip_reason, None if i.items is None else c.json(i.items),
-        i.child_execution_id, int(i.cached), i.cached_from, i.saved_usd,
+        i.child_execution_id, int(i.cached), i.cached_from, i.saved_usd, c.text(i.prompt),
     )  # fmt: skip
 
 
