@@ -37,8 +37,9 @@ class Steps:
                 self.records[op.instance.key] = op.instance
         return ops
 
-    def start(self, key: str, at: float) -> list[WriteOp]:
-        return self._keep(transitions.start(self.records[key], self.plans[key], at))
+    def start(self, key: str, at: float, *, prompt: str | None = None) -> list[WriteOp]:
+        record, plan = self.records[key], self.plans[key]
+        return self._keep(transitions.start(record, plan, at, prompt=prompt))
 
     def succeed(
         self,

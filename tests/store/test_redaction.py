@@ -96,8 +96,9 @@ def test_everything_stored_is_redacted(store_url: str, monkeypatch: pytest.Monke
                 SetContext({"key": f"again {SECRET}"}),
                 *steps.start("parse", 1.0),
                 *steps.succeed("parse", 2.0, output={"echo": SECRET, "note": "declared-secret"}),
-                *steps.start("scan", 2.0),
+                *steps.start("scan", 2.0, prompt=f"Scan with {SECRET}"),
                 *steps.fail("scan", 3.0, "provider_error", f"401 for key {SECRET}"),
+                *steps.start("scan", 3.0, prompt=f"Scan again with {SECRET}"),
                 *steps.cancel("report", f"not started: {SECRET} failed", 3.0),
                 CreateCheckpoint(
                     "executing", {"key": SECRET}, [], ["parse"], f"l {SECRET}", "user"
@@ -117,13 +118,15 @@ def test_everything_stored_is_redacted(store_url: str, monkeypatch: pytest.Monke
         )
         stored = store.get_execution(execution.id)
         parse, scan, report = store.list_instances(execution.id)
-        failed_attempt = store.list_step_executions(execution.id)[-1]
+        *_, failed_attempt, retried_attempt = store.list_step_executions(execution.id)
         events = store.list_events(execution.id)
     assert SECRET not in dumped and "declared-secret" not in dumped
     assert stored.context == {"key": "again ***"}
     assert stored.error == "failed: ***"
     assert parse.output == {"echo": "***", "note": "***"}
-    assert scan.error_message == failed_attempt.error_message == "401 for key ***"
+    assert failed_attempt.error_message == "401 for key ***"
+    assert failed_attempt.prompt == "Scan with ***"  # the history row, moved by the retry
+    assert scan.prompt == retried_attempt.prompt == "Scan again with ***"
     assert report.error_message == "not started: *** failed"
     assert failed_attempt.step_key == "scan"
     [failed_event] = [e for e in events if e.type == "step_failed"]

@@ -482,6 +482,7 @@ class ExecutionRunner:
         plan = self.table.plan(record)
         run = self.run_info
         agent_name: str | None = None
+        prompt: str | None = None
         problem: StepError | None = None
         local = self._item_names(record, plan)
         try:
@@ -495,11 +496,12 @@ class ExecutionRunner:
             )
         except StepError as error:
             problem = error
-        self._do(transitions.start(record, plan, now, agent=agent_name))
+        self._do(transitions.start(record, plan, now, agent=agent_name, prompt=prompt))
         started = self.table[key]
         if problem is not None or agent_name is None:
             self._record_failure(started, problem or StepError("template_error", "no agent"), now)
             return
+        assert prompt is not None  # rendered, since nothing failed
         call = ProviderCall(
             execution_id=run.execution_id,
             step_key=key,

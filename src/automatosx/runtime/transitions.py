@@ -84,16 +84,24 @@ def new_instance(execution_id: str, plan: StepPlan) -> StepInstanceRecord:
 
 
 def start(
-    record: StepInstanceRecord, plan: StepPlan, now: float, *, agent: str | None = None
+    record: StepInstanceRecord,
+    plan: StepPlan,
+    now: float,
+    *,
+    agent: str | None = None,
+    prompt: str | None = None,
 ) -> list[WriteOp]:
-    """The next attempt begins, served by `agent` (default: the step's fixed agent); the
-    attempt before it (failed, or interrupted) moves to the instance's attempt history."""
+    """The next attempt begins, served by `agent` (default: the step's fixed agent) with
+    `prompt` as rendered for it (None: a prompt that could not render, or a step kind that
+    has none); the attempt before it (failed, or interrupted) moves to the instance's
+    attempt history, its own prompt with it."""
     agent = agent or plan.agent_name
     started = record.evolve(
         state="running",
         attempt=record.attempt + 1,
         agent=agent,
         provider=plan.first_provider(agent) if agent is not None and agent in plan.agents else None,
+        prompt=prompt,
         model=None,
         error_kind=None,
         error_message=None,
