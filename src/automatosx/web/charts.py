@@ -11,13 +11,13 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-LABEL_WIDTH = 180
-BAR_AREA = 380
+LABEL_WIDTH = 160
+BAR_AREA = 360
 VALUE_ROOM = 80  # the value's text after the longest bar
 BAR_HEIGHT = 14
 BAR_GAP = 3
 GROUP_GAP = 10
-LABEL_CHARS = 24
+LABEL_CHARS = 22
 
 
 @dataclass(frozen=True)
@@ -46,6 +46,7 @@ class BarChart:
     label_width: int
     groups: tuple[ChartGroup, ...]
     series: tuple[str, ...]
+    has_values: bool  # False: nothing measured in the window (the page says so instead)
 
 
 def bar_chart(
@@ -89,4 +90,5 @@ def bar_chart(
         label_width=LABEL_WIDTH,
         groups=tuple(groups),
         series=tuple(series),
+        has_values=bool(values),
     )

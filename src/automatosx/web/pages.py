@@ -10,7 +10,7 @@ cursor, and refreshes itself every 2 s through an htmx fragment of the same quer
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, get_args
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -20,11 +20,12 @@ from automatosx.errors import AxError
 from automatosx.views.approvals import pending_document
 from automatosx.views.documents import run_document, workflow_document
 from automatosx.web import pages_analytics, pages_execution
-from automatosx.web.api_v1 import EXECUTION_STATES
+from automatosx.web.api_v1 import ExecutionState
 from automatosx.web.rendering import page, render
 from automatosx.web.state import UiState, ui_state
 
 PAGE_SIZE = 50
+EXECUTION_STATES: tuple[str, ...] = get_args(ExecutionState)  # the API's `state` filter's
 
 router = APIRouter(include_in_schema=False)
 State = Annotated[UiState, Depends(ui_state)]

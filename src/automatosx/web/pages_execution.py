@@ -16,7 +16,7 @@ import json
 import time
 from dataclasses import dataclass
 from typing import Annotated, Any, get_args
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse
@@ -32,8 +32,10 @@ from automatosx.views.graph import execution_graph_document
 from automatosx.web.controls import allowed_actions
 from automatosx.web.dag_layout import layout_dag
 from automatosx.web.rendering import page, render
+from automatosx.web.request_reads import reads_once
 from automatosx.web.state import UiState, ui_state
 from automatosx.web.step_panel import step_panel
+from automatosx.web.svg import dag_svg, timeline_svg
 from automatosx.web.timeline import Span, StepTimes, build_timeline
 
 EVENT_PAGE = 100
@@ -80,7 +82,7 @@ class EventPage:
 
 
 def _view(ui: UiState, id: str, step: str | None, type: str | None, after: int) -> dict[str, Any]:
-    store = ui.store
+    store = reads_once(ui.store)  # the views share one read of the instances
     if type is not None and type not in EVENT_TYPES:
         raise AxError(f"unknown event type {type!r}: use one of {', '.join(EVENT_TYPES)}")
     watermark = store.latest_event_id()  # first: a change after this read reaches the page
@@ -95,17 +97,23 @@ def _view(ui: UiState, id: str, step: str | None, type: str | None, after: int) 
     if after:
         query["after"] = str(after)
     base = f"/executions/{execution.id}"
+    layout = layout_dag(graph)
+    step_urls = _step_urls(base, query, [*document["steps"], *(n.key for n in layout.nodes)])
     return {
         "id": execution.id,
         "base": base,
         "doc": document,
-        "graph": layout_dag(graph),
+        "graph_svg": dag_svg(layout, step_urls),
+        "step_urls": step_urls,
         "critical": critical,
-        "timeline": build_timeline(
-            _step_times(document["steps"], attempts, now),
-            now=now,
-            critical=critical,
-            origin=execution.started_at,
+        "critical_set": frozenset(critical),
+        "timeline_svg": timeline_svg(
+            build_timeline(
+                _step_times(document["steps"], attempts, now),
+                now=now,
+                critical=critical,
+                origin=execution.started_at,
+            )
         ),
         "actions": allowed_actions(
             execution.state,
@@ -131,6 +139,14 @@ def _view(ui: UiState, id: str, step: str | None, type: str | None, after: int) 
         ),
         "query": query,
     }
+
+
+def _step_urls(base: str, query: dict[str, str], keys: list[str]) -> dict[str, str]:
+    """The link to each step's panel, keeping the rest of the view (built once per key,
+    not by a template call per box and row: a 1,000-step page has two thousand)."""
+    rest = urlencode({k: v for k, v in query.items() if k != "step"})
+    suffix = f"&{rest}#step-panel" if rest else "#step-panel"
+    return {key: f"{base}?step={quote(key, safe='')}{suffix}" for key in dict.fromkeys(keys)}
 
 
 def _step_times(
