@@ -8,7 +8,7 @@ ifeq ($(shell uname -m),x86_64)
 LLAMA_BUILD_FLAGS := CFLAGS="-mno-amx-tile -mno-amx-int8 -mno-amx-bf16" CXXFLAGS="-mno-amx-tile -mno-amx-int8 -mno-amx-bf16"
 endif
 
-.PHONY: example test lint bench docs
+.PHONY: example test lint bench docs browser
 
 $(BIN)/ax: pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -27,8 +27,13 @@ lint: $(BIN)/ax
 	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/mypy
 
-test: lint
+test: lint browser
 	$(BIN)/pytest -q
+
+# The dashboard's browser tests drive Debian's chromium (Playwright's own download cannot
+# work here); CI runs as root, so it installs the package when it is missing.
+browser:
+	command -v chromium >/dev/null || (apt-get update -q && apt-get install -y -q chromium)
 
 bench: $(BIN)/ax
 	$(BIN)/python benchmarks/run.py
