@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from automatosx.definition.models import WorkflowDefinition
 from automatosx.errors import NotFoundError
 from automatosx.store import open_store
 from automatosx.store.base import Store
@@ -172,6 +173,31 @@ def test_an_empty_store_gives_empty_lists(store: Store, t: float) -> None:
         "steps": [],
         "errors": [],
     }
+
+
+def test_the_critical_path_follows_the_definition_the_execution_ran(store: Store, t: float) -> None:
+    """Re-storing a workflow's (name, version) with other edges rewrites its dependency
+    table; an execution started before still weighs its own chain a -> b."""
+
+    def flow(chained: bool) -> WorkflowDefinition:
+        b = {
+            "key": "b",
+            "agent": "backend",
+            "prompt": "x",
+            "dependencies": ["a"] if chained else [],
+        }
+        steps = [{"key": "a", "agent": "backend", "prompt": "x"}, b]
+        return WorkflowDefinition.model_validate({"name": "drift", "steps": steps})
+
+    before = stats_sample.Run(store, flow(chained=True), [])
+    after = stats_sample.Run(store, flow(chained=False), [])  # the same name and version
+    for run, b_starts, ends in ((before, t + 1, t + 2), (after, t, t + 1)):
+        run.state("executing", t)
+        run.ran("a", t, t + 1)
+        run.ran("b", b_starts, b_starts + 1)
+        run.state("completed", ends)
+    (entry,) = stats_document(store, since=t - 1)["workflows"]
+    assert entry["parallelEfficiency"] == 1.0  # 2 s of 2 s, and 1 s (a or b) of 1 s
 
 
 def test_figures_without_data_are_null(store: Store, t: float) -> None:

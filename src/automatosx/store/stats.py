@@ -33,7 +33,8 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 if TYPE_CHECKING:
     import sqlite3
@@ -54,6 +55,7 @@ MASKS: tuple[tuple[str, str], ...] = (
 _COMPILED_MASKS = tuple((re.compile(pattern), replacement) for pattern, replacement in MASKS)
 
 
+@lru_cache(maxsize=4096)  # the same error recurs: each retry, each execution
 def mask_error(message: str | None) -> str | None:
     """`message` with its IDs and numbers masked: errors that differ only by them group."""
     if message is None:
@@ -103,6 +105,8 @@ class StepStats:
     p50_duration_ms: int | None
     p95_duration_ms: int | None
     cost_usd: float | None  # every attempt of its instances, cancelled ones included
+    tokens_in: int | None  # likewise
+    tokens_out: int | None
 
 
 @dataclass(frozen=True)
@@ -127,36 +131,23 @@ class StatsReport:
 # ---- the queries ----
 
 _RECENT = (
-    "recent AS (SELECT e.id, w.name, e.state, e.duration_ms "
+    "recent AS (SELECT e.id, e.workflow_id, w.name, e.state, e.duration_ms "
     "FROM workflow_executions e JOIN workflows w ON w.id = e.workflow_id "
     "WHERE e.started_at >= ?{name})"
 )
-# Each history row of an attempt before its instance's latest (the latest is the instance
-# row; a history row with its number is the same attempt, written when it was cancelled).
-_EARLIER_ATTEMPTS = (
-    "FROM {executions} e JOIN workflow_step_executions a ON a.execution_id = e.id "
-    "JOIN workflow_step_instances i ON i.execution_id = a.execution_id AND i.key = a.step_key "
-    "WHERE a.attempt < i.attempt"
-)
 
-WORKFLOW_TOTALS = (
-    "WITH {recent}, "
-    "attempts AS ("
-    " SELECT i.execution_id, i.tokens_in, i.tokens_out, i.cost_usd"
-    " FROM recent e JOIN workflow_step_instances i ON i.execution_id = e.id"
-    " UNION ALL"
-    " SELECT a.execution_id, a.tokens_in, a.tokens_out, a.cost_usd "
-    + _EARLIER_ATTEMPTS.format(executions="recent")
-    + "), "
-    "usage AS (SELECT execution_id, SUM(tokens_in) AS tokens_in, SUM(tokens_out) AS tokens_out,"
-    " SUM(cost_usd) AS cost_usd FROM attempts GROUP BY execution_id) "
-    "SELECT e.name, COUNT(*),"
-    " SUM(CASE WHEN e.state = 'completed' THEN 1 ELSE 0 END),"
-    " SUM(CASE WHEN e.state = 'failed' THEN 1 ELSE 0 END),"
-    f" SUM(CASE WHEN e.state IN {TERMINAL} THEN 1 ELSE 0 END),"
-    " SUM(u.tokens_in), SUM(u.tokens_out), SUM(u.cost_usd) "
-    "FROM recent e LEFT JOIN usage u ON u.execution_id = e.id GROUP BY e.name"
-)
+
+def _earlier(column: str) -> str:
+    """The sum of `column` over instance `i`'s attempts before its latest (the latest is
+    the instance row; a history row with its number is the same attempt, written again
+    when it was cancelled). Only a retried instance has any: the lookup is skipped for
+    the others."""
+    return (
+        f"CASE WHEN i.attempt > 1 THEN (SELECT SUM(a.{column}) FROM workflow_step_executions a"
+        " WHERE a.execution_id = i.execution_id AND a.step_key = i.key"
+        " AND a.attempt < i.attempt) END"
+    )
+
 
 # Nearest rank ceil(p * n / 100), in integer arithmetic both stores share.
 _PERCENTILES = (
@@ -164,65 +155,43 @@ _PERCENTILES = (
     " MAX(CASE WHEN pos = (95 * n + 99) / 100 THEN ms END) AS p95"
 )
 
-DURATION_PERCENTILES = (
+# Per workflow: executions by state, percentiles of the finished ones' durations, and the
+# mean time the finished ones' checkpoints took to write (an execution with a checkpoint
+# from before they were timed is left out of that mean).
+EXECUTIONS = (
     "WITH {recent}, "
+    "timed AS (SELECT r.name, r.state, r.duration_ms,"
+    f" CASE WHEN r.state IN {TERMINAL} THEN (SELECT CASE WHEN COUNT(*) = COUNT(c.write_ms)"
+    "  THEN COALESCE(SUM(c.write_ms), 0) END"
+    "  FROM workflow_checkpoints c WHERE c.execution_id = r.id) END AS checkpoint_ms"
+    " FROM recent r), "
     "ranked AS (SELECT name, duration_ms AS ms,"
     " ROW_NUMBER() OVER (PARTITION BY name ORDER BY duration_ms) AS pos,"
     " COUNT(*) OVER (PARTITION BY name) AS n"
-    f" FROM recent WHERE state IN {TERMINAL} AND duration_ms IS NOT NULL) "
-    f"SELECT name, {_PERCENTILES} FROM ranked GROUP BY name"
+    f" FROM recent WHERE state IN {TERMINAL} AND duration_ms IS NOT NULL), "
+    f"percentiles AS (SELECT name, {_PERCENTILES} FROM ranked GROUP BY name), "
+    "counts AS (SELECT name, COUNT(*) AS executions,"
+    " SUM(CASE WHEN state = 'completed' THEN 1 ELSE 0 END) AS completed,"
+    " SUM(CASE WHEN state = 'failed' THEN 1 ELSE 0 END) AS failed,"
+    f" SUM(CASE WHEN state IN {TERMINAL} THEN 1 ELSE 0 END) AS finished,"
+    " AVG(checkpoint_ms) AS checkpoint_ms FROM timed GROUP BY name) "
+    "SELECT c.name, c.executions, c.completed, c.failed, c.finished, p.p50, p.p95,"
+    " c.checkpoint_ms FROM counts c LEFT JOIN percentiles p ON p.name = c.name"
 )
 
-CHECKPOINT_OVERHEAD = (
+# Per step: its runs (see the module), their percentiles, and the usage of every attempt of
+# its instances, from one pass over the instances: the window sorts only what it ranks.
+STEPS = (
     "WITH {recent}, "
-    "spent AS (SELECT e.id, e.name, COALESCE(SUM(c.write_ms), 0) AS ms,"
-    " COUNT(c.id) AS checkpoints, COUNT(c.write_ms) AS measured"
-    " FROM recent e LEFT JOIN workflow_checkpoints c ON c.execution_id = e.id"
-    f" WHERE e.state IN {TERMINAL} GROUP BY e.id, e.name) "
-    "SELECT name, AVG(ms) FROM spent WHERE measured = checkpoints GROUP BY name"
-)
-
-# The critical path: every dependency chain of each completed execution, from the steps
-# that depend on nothing, as (step, running total); the longest total is the path.
-PARALLEL_EFFICIENCY = (
-    "WITH RECURSIVE {recent}, "
-    "done AS (SELECT r.id, r.name, r.duration_ms, x.definition FROM recent r"
-    " JOIN workflow_executions x ON x.id = r.id"
-    " WHERE r.state = 'completed' AND r.duration_ms > 0), "
-    "earlier AS (SELECT a.execution_id, a.step_key AS key, SUM(a.duration_ms) AS ms "
-    + _EARLIER_ATTEMPTS.format(executions="done")
-    + " GROUP BY a.execution_id, a.step_key), "
-    "nodes AS (SELECT i.execution_id, i.key, COALESCE(i.duration_ms, 0) + COALESCE(h.ms, 0) AS ms"
-    " FROM done e JOIN workflow_step_instances i ON i.execution_id = e.id"
-    " LEFT JOIN earlier h ON h.execution_id = i.execution_id AND h.key = i.key"
-    " WHERE i.parent_key IS NULL), "
-    "edges AS ({edges}), "
-    "chains (execution_id, key, total) AS ("
-    " SELECT n.execution_id, n.key, n.ms FROM nodes n WHERE NOT EXISTS ("
-    "  SELECT 1 FROM edges x WHERE x.execution_id = n.execution_id AND x.step_key = n.key)"
-    " UNION"
-    " SELECT c.execution_id, x.step_key, c.total + n.ms FROM chains c"
-    " JOIN edges x ON x.execution_id = c.execution_id AND x.depends_on = c.key"
-    " JOIN nodes n ON n.execution_id = x.execution_id AND n.key = x.step_key), "
-    "critical AS (SELECT execution_id, MAX(total) AS ms FROM chains GROUP BY execution_id) "
-    "SELECT d.name, AVG(CAST(c.ms AS DOUBLE PRECISION) / d.duration_ms) "
-    "FROM critical c JOIN done d ON d.id = c.execution_id GROUP BY d.name"
-)
-
-STEP_RUNS = (
-    "WITH {recent}, "
-    "earlier AS (SELECT a.execution_id, a.step_key AS key, SUM(a.duration_ms) AS ms,"
-    " SUM(a.cost_usd) AS cost_usd "
-    + _EARLIER_ATTEMPTS.format(executions="recent")
-    + " GROUP BY a.execution_id, a.step_key), "
     "instances AS (SELECT e.name, i.step_key, i.position, i.state, i.attempt,"
     " CASE WHEN i.items IS NULL AND i.state IN ('completed', 'failed')"
     "  AND (i.attempt > 0 OR i.state = 'failed') THEN 1 ELSE 0 END AS run,"
-    " COALESCE(i.duration_ms, 0) + COALESCE(h.ms, 0) AS ms,"
-    " i.cost_usd, h.cost_usd AS earlier_cost_usd"
-    " FROM recent e JOIN workflow_step_instances i ON i.execution_id = e.id"
-    " LEFT JOIN earlier h ON h.execution_id = i.execution_id AND h.key = i.key), "
-    "ranked AS (SELECT name, step_key, ms,"
+    f" COALESCE(i.duration_ms, 0) + COALESCE({_earlier('duration_ms')}, 0) AS ms,"
+    f" i.cost_usd, {_earlier('cost_usd')} AS earlier_cost_usd,"
+    f" i.tokens_in, {_earlier('tokens_in')} AS earlier_tokens_in,"
+    f" i.tokens_out, {_earlier('tokens_out')} AS earlier_tokens_out"
+    " FROM recent e JOIN workflow_step_instances i ON i.execution_id = e.id), "
+    "ranked AS (SELECT name, step_key, ms,"  # the runs that took time (an attempt at least)
     " ROW_NUMBER() OVER (PARTITION BY name, step_key ORDER BY ms) AS pos,"
     " COUNT(*) OVER (PARTITION BY name, step_key) AS n"
     " FROM instances WHERE run = 1 AND attempt > 0), "
@@ -232,11 +201,55 @@ STEP_RUNS = (
     " SUM(CASE WHEN run = 1 AND attempt > 1 THEN 1 ELSE 0 END) AS retried,"
     " SUM(CASE WHEN run = 1 AND attempt > 1 AND state = 'completed' THEN 1 ELSE 0 END)"
     "  AS retried_completed,"
-    " SUM(cost_usd) AS cost_usd, SUM(earlier_cost_usd) AS earlier_cost_usd"
+    " SUM(cost_usd) AS cost_usd, SUM(earlier_cost_usd) AS earlier_cost_usd,"
+    " SUM(tokens_in) AS tokens_in, SUM(earlier_tokens_in) AS earlier_tokens_in,"
+    " SUM(tokens_out) AS tokens_out, SUM(earlier_tokens_out) AS earlier_tokens_out"
     " FROM instances GROUP BY name, step_key) "
     "SELECT t.name, t.step_key, t.position, t.runs, t.failed, t.retried, t.retried_completed,"
-    " p.p50, p.p95, t.cost_usd, t.earlier_cost_usd "
+    " p.p50, p.p95, t.cost_usd, t.earlier_cost_usd, t.tokens_in, t.earlier_tokens_in,"
+    " t.tokens_out, t.earlier_tokens_out "
     "FROM totals t LEFT JOIN percentiles p ON p.name = t.name AND p.step_key = t.step_key"
+)
+
+# The critical path: every dependency chain of each completed execution, walked from the
+# steps that depend on nothing as (step, running total) rows; the longest total reaching a
+# step nothing depends on is the path. An execution's graph (its steps and edges) is its
+# workflow's `workflow_steps` and `workflow_dependencies` when it ran the workflow's stored
+# definition (the common case: read once per workflow), else read from its own definition.
+# Each step's duration is looked up by primary key as the walk reaches it.
+_RUN_MS = f"COALESCE(i.duration_ms, 0) + COALESCE({_earlier('duration_ms')}, 0)"
+PARALLEL_EFFICIENCY = (
+    "WITH RECURSIVE {recent}, "
+    "done AS (SELECT r.id, r.name, r.duration_ms,"
+    " CASE WHEN CAST(x.definition AS TEXT) = CAST(w.definition AS TEXT)"
+    "  THEN r.workflow_id ELSE r.id END AS graph"
+    " FROM recent r JOIN workflow_executions x ON x.id = r.id"
+    " JOIN workflows w ON w.id = r.workflow_id"
+    " WHERE r.state = 'completed' AND r.duration_ms > 0), "
+    "drifted AS (SELECT d.id, x.definition FROM done d"
+    " JOIN workflow_executions x ON x.id = d.id WHERE d.graph = d.id), "
+    "graphs AS (SELECT DISTINCT graph FROM done), "
+    "edges AS (SELECT d.workflow_id AS graph, d.step_key, d.depends_on"
+    " FROM workflow_dependencies d WHERE d.workflow_id IN (SELECT graph FROM graphs)"
+    " UNION ALL {json_edges}), "
+    "steps AS (SELECT s.workflow_id AS graph, s.key FROM workflow_steps s"
+    " WHERE s.workflow_id IN (SELECT graph FROM graphs) UNION ALL {json_steps}), "
+    "roots AS (SELECT graph, key FROM steps s WHERE NOT EXISTS ("
+    " SELECT 1 FROM edges x WHERE x.graph = s.graph AND x.step_key = s.key)), "
+    "chains (execution_id, graph, key, total) AS ("
+    f" SELECT e.id, e.graph, i.key, {_RUN_MS} FROM done e"
+    " JOIN roots r ON r.graph = e.graph"
+    " JOIN workflow_step_instances i ON i.execution_id = e.id AND i.key = r.key"
+    " UNION ALL"
+    " SELECT c.execution_id, c.graph, x.step_key, c.total + ("
+    f"  SELECT {_RUN_MS} FROM workflow_step_instances i"
+    "  WHERE i.execution_id = c.execution_id AND i.key = x.step_key)"
+    " FROM chains c JOIN edges x ON x.graph = c.graph AND x.depends_on = c.key), "
+    "critical AS (SELECT c.execution_id, MAX(c.total) AS ms FROM chains c WHERE NOT EXISTS ("
+    " SELECT 1 FROM edges x WHERE x.graph = c.graph AND x.depends_on = c.key)"
+    " GROUP BY c.execution_id) "
+    "SELECT d.name, AVG(CAST(c.ms AS DOUBLE PRECISION) / d.duration_ms) "
+    "FROM critical c JOIN done d ON d.id = c.execution_id GROUP BY d.name"
 )
 
 # Failed attempts: the history's, and each instance's latest when it failed (for good, or
@@ -259,18 +272,27 @@ ERROR_GROUPS = (
     "GROUP BY kind, message, name, step_key"
 )
 
-_SQLITE_EDGES = (
-    "SELECT e.id AS execution_id, json_extract(s.value, '$.key') AS step_key,"
-    " d.value AS depends_on"
-    " FROM done e, json_each(e.definition, '$.steps') s, json_each(s.value, '$.dependencies') d"
+# The steps and edges of the executions that ran another definition than their workflow's
+# stored one (`drifted`), read from the definition they ran.
+_SQLITE_JSON_STEPS = (
+    "SELECT e.id, json_extract(s.value, '$.key')"
+    " FROM drifted e, json_each(e.definition, '$.steps') s"
 )
-_POSTGRES_EDGES = (
-    "SELECT e.id AS execution_id, s.value ->> 'key' AS step_key, d.value AS depends_on"
-    " FROM done e"
-    " CROSS JOIN LATERAL json_array_elements(CASE WHEN json_typeof(e.definition -> 'steps')"
-    "  = 'array' THEN e.definition -> 'steps' END) AS s (value)"
-    " CROSS JOIN LATERAL json_array_elements_text(CASE WHEN json_typeof(s.value ->"
-    "  'dependencies') = 'array' THEN s.value -> 'dependencies' END) AS d (value)"
+_SQLITE_JSON_EDGES = (
+    "SELECT e.id, json_extract(s.value, '$.key'), d.value"
+    " FROM drifted e, json_each(e.definition, '$.steps') s,"
+    " json_each(s.value, '$.dependencies') d"
+)
+_PG_STEPS = (
+    " FROM drifted e CROSS JOIN LATERAL json_array_elements(CASE WHEN"
+    " json_typeof(e.definition -> 'steps') = 'array' THEN e.definition -> 'steps' END) AS s (value)"
+)
+_POSTGRES_JSON_STEPS = "SELECT e.id, s.value ->> 'key'" + _PG_STEPS
+_POSTGRES_JSON_EDGES = (
+    "SELECT e.id, s.value ->> 'key', d.value"
+    + _PG_STEPS
+    + " CROSS JOIN LATERAL json_array_elements_text(CASE WHEN json_typeof(s.value ->"
+    " 'dependencies') = 'array' THEN s.value -> 'dependencies' END) AS d (value)"
 )
 
 
@@ -284,11 +306,20 @@ def _regexp_masks(column: str) -> tuple[str, list[str]]:
     return sql, params
 
 
-# dialect -> (dependency edges of the executions in `done`, the mask of `message`, its params)
-_DIALECT: dict[str, tuple[str, str, list[str]]] = {
-    "sqlite": (_SQLITE_EDGES, "ax_mask_error(message)", []),
-    "postgres": (_POSTGRES_EDGES, *_regexp_masks("message")),
+# dialect -> the fragments that differ: an execution's own steps and edges, the mask
+_DIALECT: dict[str, dict[str, str]] = {
+    "sqlite": {
+        "json_steps": _SQLITE_JSON_STEPS,
+        "json_edges": _SQLITE_JSON_EDGES,
+        "mask": "ax_mask_error(message)",
+    },
+    "postgres": {
+        "json_steps": _POSTGRES_JSON_STEPS,
+        "json_edges": _POSTGRES_JSON_EDGES,
+        "mask": _regexp_masks("message")[0],
+    },
 }
+_MASK_PARAMS = {"sqlite": [], "postgres": _regexp_masks("message")[1]}
 
 
 class _Dialect(Protocol):
@@ -308,6 +339,22 @@ def _float(value: Any) -> float | None:
     return None if value is None else float(value)
 
 
+_N = TypeVar("_N", int, float)
+
+
+def _total(latest: Any, earlier: Any, kind: type[_N]) -> _N | None:
+    """The instances' own figure plus their earlier attempts' (None: neither reported)."""
+    if latest is None and earlier is None:
+        return None
+    return kind(latest or 0) + kind(earlier or 0)
+
+
+def _sum(values: list[_N | None]) -> _N | None:
+    """A workflow's usage: its steps' (None: none reported any)."""
+    known = [value for value in values if value is not None]
+    return sum(known[1:], known[0]) if known else None
+
+
 class StatsQueries:
     """Mixed into `SqlStore`: the analytics method of the `Store` protocol."""
 
@@ -316,42 +363,41 @@ class StatsQueries:
         every workflow or of the one named; what each figure means is in the module."""
         recent = _RECENT.format(name="" if workflow_name is None else " AND w.name = ?")
         window: list[Any] = [since] if workflow_name is None else [since, workflow_name]
-        edges, mask, mask_params = _DIALECT[self.dialect]
+        fragments = _DIALECT[self.dialect]
 
         def rows(query: str, extra: Sequence[Any] = ()) -> list[Any]:
-            sql = query.format(recent=recent, edges=edges, mask=mask)
-            return self._fetch_all(sql, [*window, *extra])
+            return self._fetch_all(query.format(recent=recent, **fragments), [*window, *extra])
 
-        percentiles = {r[0]: r[1:] for r in rows(DURATION_PERCENTILES)}
         efficiency = {r[0]: r[1] for r in rows(PARALLEL_EFFICIENCY)}
-        overhead = {r[0]: r[1] for r in rows(CHECKPOINT_OVERHEAD)}
-        workflows = []
-        for name, count, completed, failed, finished, t_in, t_out, cost in rows(WORKFLOW_TOTALS):
-            p50, p95 = percentiles.get(name, (None, None))
-            workflows.append(
-                WorkflowStats(
-                    name=name, executions=int(count), completed=int(completed),
-                    failed=int(failed), finished=int(finished), p50_duration_ms=_int(p50),
-                    p95_duration_ms=_int(p95), parallel_efficiency=_float(efficiency.get(name)),
-                    checkpoint_overhead_ms=_float(overhead.get(name)), tokens_in=_int(t_in),
-                    tokens_out=_int(t_out), cost_usd=_float(cost),
-                )
-            )  # fmt: skip
         steps = [
             StepStats(
                 workflow_name=r[0], step_key=r[1], position=int(r[2]), runs=int(r[3]),
                 failed=int(r[4]), retried=int(r[5]), retried_completed=int(r[6]),
                 p50_duration_ms=_int(r[7]), p95_duration_ms=_int(r[8]),
-                cost_usd=None if r[9] is None and r[10] is None
-                else float(r[9] or 0) + float(r[10] or 0),
+                cost_usd=_total(r[9], r[10], float), tokens_in=_total(r[11], r[12], int),
+                tokens_out=_total(r[13], r[14], int),
             )
-            for r in rows(STEP_RUNS)
+            for r in rows(STEPS)
         ]  # fmt: skip
+        workflows = []
+        for name, count, completed, failed, finished, p50, p95, overhead in rows(EXECUTIONS):
+            mine = [step for step in steps if step.workflow_name == name]
+            workflows.append(
+                WorkflowStats(
+                    name=name, executions=int(count), completed=int(completed),
+                    failed=int(failed), finished=int(finished), p50_duration_ms=_int(p50),
+                    p95_duration_ms=_int(p95), parallel_efficiency=_float(efficiency.get(name)),
+                    checkpoint_overhead_ms=_float(overhead),
+                    tokens_in=_sum([step.tokens_in for step in mine]),
+                    tokens_out=_sum([step.tokens_out for step in mine]),
+                    cost_usd=_sum([step.cost_usd for step in mine]),
+                )
+            )  # fmt: skip
         errors = [
             ErrorStats(
                 kind=r[0], message=r[1], workflow_name=r[2], step_key=r[3], count=int(r[4]),
                 last_seen_at=_float(r[5]),
             )
-            for r in rows(ERROR_GROUPS, mask_params)
+            for r in rows(ERROR_GROUPS, _MASK_PARAMS[self.dialect])
         ]  # fmt: skip
         return StatsReport(workflows=workflows, steps=steps, errors=errors)
