@@ -15,8 +15,9 @@ import typer
 
 from automatosx.cli.apps import cache_app
 from automatosx.cli.output import OutputFormat, console, err_console, print_json, write_table
-from automatosx.cli.workflow_read import opened_store, parse_age
+from automatosx.cli.workflow_read import opened_store
 from automatosx.views.cache import cache_entry_document
+from automatosx.views.timestamps import parse_age
 
 FORMAT_OPTION = typer.Option(OutputFormat.table, "--format", help="Output format.")
 SHORT_KEY = 12  # enough to name an entry in `ax cache clear` (any unique 8+ prefix does)
