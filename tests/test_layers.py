@@ -19,7 +19,18 @@ ALLOWED: dict[str, set[str]] = {
     "views": {"store", "definition"},
     "runtime": {"definition", "store", "agents"},
     "api": {"definition", "store", "agents", "views", "runtime", "telemetry"},
-    "cli": {"definition", "store", "agents", "views", "runtime", "api", "package", "telemetry"},
+    "cli": {
+        "definition",
+        "store",
+        "agents",
+        "views",
+        "runtime",
+        "api",
+        "package",
+        "web",
+        "telemetry",
+    },
+    "web": {"definition", "store", "agents", "views", "runtime", "api"},
     "telemetry": {"definition", "store", "views"},  # readers of the store, like views
     "package": {"api"},  # automatosx/__init__.py: the API's names, loaded on first use
 }

@@ -5,6 +5,7 @@ from __future__ import annotations
 from automatosx.cli import (
     agents_cmd,  # noqa: F401
     cache_cmd,  # noqa: F401
+    ui_cmd,  # noqa: F401
     workflow_approval,  # noqa: F401
     workflow_define,  # noqa: F401
     workflow_read,  # noqa: F401
