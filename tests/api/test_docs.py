@@ -23,7 +23,7 @@ def test_every_api_name_has_an_example() -> None:
         ".checkpoints(", ".output(", ".workflows(", ".pending(", ".pause(", ".resume(",
         ".cancel(", ".approve(", ".reject(", ".run(", "ax.StepError(",
         "ax.WorkflowValidationError", ".problems", "ax.RunningLoopError", "ax.NotFoundError",
-        "ax.StateConflictError", ".to_dict()",
+        "ax.StateConflictError", ".to_dict()", ".stats(",
     ]  # fmt: skip
     missing = [name for name in names if name not in code]
     assert not missing, missing

@@ -20,10 +20,9 @@ The shapes they share:
   picked with ROW_NUMBER and COUNT windows, so both stores give the same integer.
 - **the critical path** of a completed execution is the longest chain of its dependency
   edges, weighing each step (the file's steps, a forEach step as one) by its duration: a
-  recursive CTE walks every chain from the steps that depend on nothing (UNION keeps one
-  row per step and running total). That is linear in the chains' distinct totals: chains,
-  trees, fan-outs and diamonds cost little; only a DAG of many interleaved layers, each
-  step depending on several of the layer before, multiplies them.
+  recursive CTE walks every chain from the steps that depend on nothing, a row per path
+  prefix. Chains, trees, fan-outs and diamonds cost little; only a DAG of many interleaved
+  layers, each step depending on several of the layer before, multiplies its paths.
 - **usage** (tokens, cost) sums every attempt of every instance, once each: the history
   rows before an instance's latest attempt, and the instance row itself.
 """
