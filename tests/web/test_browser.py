@@ -133,14 +133,17 @@ def test_steps_change_state_live_and_pause_then_resume(
         ],
         name="live",
     )
-    runner = start_ax(["workflow", "run", str(write_workflow(tmp_path, data))], env=ax_env,
-                      cwd=tmp_path)  # fmt: skip
-    wait_until(first_on.exists)
     server = serve(ax_env["AX_DB"])
     watched = watch(context)
     page = watched.page
     page.goto(server.url)
-    page.get_by_role("link", name=re.compile(r"^[0-9a-f]{8}$")).first.click()
+    expect(page.locator("#runs")).to_contain_text("No executions")
+    runner = start_ax(["workflow", "run", str(write_workflow(tmp_path, data))], env=ax_env,
+                      cwd=tmp_path)  # fmt: skip
+    wait_until(first_on.exists)
+    run = page.get_by_role("link", name=re.compile(r"^[0-9a-f]{8}$"))
+    expect(run).to_have_count(1)  # the list polls: the new run shows without a reload
+    run.click()
     expect(node(page, "first")).to_have_class(re.compile(r"\bstate-running\b"))
     expect(node(page, "second")).to_have_class(re.compile(r"\bstate-pending\b"))
     expect(state_badge(page)).to_have_text("executing")

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from automatosx.web import charts, dag_layout, timeline
+from automatosx.web import charts, dag_layout, svg, timeline
 from automatosx.web.controls import allowed_actions
 from automatosx.web.formatting import cost, duration, percent, when
 from automatosx.web.step_panel import cut
@@ -210,3 +210,22 @@ def test_long_texts_are_cut_and_structured_outputs_shown_as_json() -> None:
     assert cut("short", limit=10) == ("short", False)
     assert cut({"a": [1]}) == ('{\n  "a": [\n    1\n  ]\n}', False)
     assert cut(None) == (None, False)
+
+
+def test_the_drawings_escape_every_text_they_show() -> None:
+    box = dag_layout.NodeBox(
+        key="k", x=8, y=8, state="failed", kind="agent", label="<b>k</b>",
+        detail='"quoted" & <i>', title="<script>x</script>", critical=True, dimmed=False,
+    )  # fmt: skip
+    drawn = str(svg.dag_svg(dag_layout.DagLayout(200, 60, (box,), ()), {"k": '/e?step=k&a="b"'}))
+    assert "<b>" not in drawn and "<script>" not in drawn and "<i>" not in drawn
+    assert "&lt;b&gt;k&lt;/b&gt;" in drawn and "&lt;script&gt;x&lt;/script&gt;" in drawn
+    assert 'href="/e?step=k&amp;a=&#34;b&#34;"' in drawn
+    assert '<g class="node state-failed kind-agent critical">' in drawn
+    row = timeline.Row("k", "<k>", "running", 22, False, (
+        timeline.Bar(200.0, 10.0, "running", 1, "<t>"),), ())  # fmt: skip
+    chart = timeline.Timeline(1088, 46, 200, (row,), (timeline.Tick(200.0, "0"),), 1.0)
+    drawn = str(svg.timeline_svg(chart))
+    assert "<k>" not in drawn and "<t>" not in drawn and "&lt;k&gt;" in drawn
+    assert '<rect class="attempt state-running" x="200.0" y="26" width="10.0"' in drawn
+    assert str(svg.dag_svg(dag_layout.DagLayout(0, 0, (), ()), {})) == "<p>No steps.</p>"
