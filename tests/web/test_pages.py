@@ -72,6 +72,7 @@ def texts_flow() -> dict[str, object]:
         [
             step("evil", f"ax:output={EVIL}"),
             step("big", 'ax:output="' + "x" * BIG + '"'),
+            step("fan", "item {{n}}", forEach={"items": "[1, 2]", "as": "n"}),
         ],
         name="texts",
     )
@@ -140,6 +141,11 @@ def test_agent_text_is_escaped_and_long_outputs_are_cut_with_a_link(
         full = f"/api/v1/executions/{execution_id}/steps/big/output"
         assert f'<a href="{full}">the whole output</a>' in big
         assert client.get(full).json() == "x" * BIG
+        fan = html(client, f"/executions/{execution_id}?step=fan")
+        assert "each of its 2 items ran as its own step" in fan
+        assert f'href="/executions/{execution_id}?step=fan%5B1%5D#step-panel">fan[1]</a>' in fan
+        item = html(client, f"/executions/{execution_id}?step=fan%5B1%5D")
+        assert '<pre class="text">item 2</pre>' in item
 
 
 def test_unknown_ids_and_bad_filters_get_an_error_page(

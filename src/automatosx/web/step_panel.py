@@ -18,6 +18,7 @@ from automatosx.store.records import ExecutionRecord
 from automatosx.views.attempts import attempts_document
 
 TEXT_LIMIT = 20_000  # characters of a prompt or an output shown on the page
+ITEMS_LINKED = 20  # a forEach step's panel links its first items (the steps table has all)
 
 
 def step_panel(
@@ -33,11 +34,17 @@ def step_panel(
             {**attempt, "promptText": prompt, "promptCut": prompt_cut,
              "outputText": output, "outputCut": output_cut}
         )  # fmt: skip
+    entry = document["steps"].get(key) or {}
+    items = entry.get("items") or 0
     return {
         "key": key,
-        "entry": document["steps"].get(key),
+        "entry": entry,
         "attempts": shown,
         "outputUrl": f"/api/v1/executions/{execution.id}/steps/{key}/output",
+        # a forEach step has no attempts of its own: its items do (the first few linked)
+        "items": items,
+        "itemKeys": [f"{key}[{index}]" for index in range(min(items, ITEMS_LINKED))],
+        "childExecutionId": entry.get("childExecutionId"),
     }
 
 
