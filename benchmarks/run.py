@@ -30,6 +30,7 @@ import approval_wait
 import floors
 import shapes
 import stats
+import ui_server
 from measure import AX, HERE, AxRun, run_ax, wait_for_line, wall_time_s, write_workflow
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -304,6 +305,12 @@ def bench_stats() -> Figures:
     }
 
 
+def bench_ui() -> Figures:
+    """`ax ui` over the same 10,000 executions: API list, status and stats, the execution
+    page, an event's way to an open stream, and the CPU of five idle streams."""
+    return ui_server.measure(10_000)
+
+
 BENCHMARKS: dict[str, Callable[[], Figures]] = {
     "chain": bench_chain,
     "fan-out": bench_fan_out,
@@ -317,6 +324,7 @@ BENCHMARKS: dict[str, Callable[[], Figures]] = {
     "cache": bench_cache,
     "approval": bench_approval,
     "stats": bench_stats,
+    "ui": bench_ui,
 }
 
 # figure -> (target description, check(value, floors) -> bool or None)
@@ -343,6 +351,12 @@ TARGETS: dict[str, tuple[str, Callable[[float, Figures], bool]]] = {
     "cache_hit_over_noop_step": ("<= 1.5 (a no-op step's time)", lambda v, f: v <= 1.5),
     "approval_wait_60s_cpu_s": ("< 0.5 s", lambda v, f: v < 0.5),
     "stats_10000_query_ms": ("< 500 ms", lambda v, f: v < 500),
+    "ui_api_list_p95_ms": ("< 50 ms", lambda v, f: v < 50),
+    "ui_api_status_p95_ms": ("< 50 ms", lambda v, f: v < 50),
+    "ui_api_stats_ms": ("< 500 ms", lambda v, f: v < 500),
+    "ui_execution_page_p95_ms": ("< 200 ms", lambda v, f: v < 200),
+    "ui_event_to_stream_ms": ("< 500 ms", lambda v, f: v < 500),
+    "ui_idle_5_streams_cpu_share": ("< 0.01 of a core", lambda v, f: v < 0.01),
 }
 
 
