@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from automatosx.store.base import Store
 
-POLL_SECONDS = 0.1
+POLL_SECONDS = 0.2
 
 
 class EventFeed:
