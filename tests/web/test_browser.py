@@ -269,6 +269,7 @@ def main_pages(gallery: Gallery) -> dict[str, str]:
     return {
         "executions": "",
         "execution": f"executions/{gallery.execution_id}?step=render",
+        "execution-waiting": f"executions/{gallery.waiting_id}",  # its buttons and gate
         "workflows": "workflows",
         "pending": "pending",
         "analytics": "analytics",
