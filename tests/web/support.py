@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 from typing import Any
 
 from tests.conftest import RunAx
-from tests.runtime.support import step, workflow, write_workflow
+from tests.runtime.support import start_ax, step, wait_until, workflow, write_workflow
 
 
 def gate(key: str, deps: list[str] | None = None, message: str = "Ship it?") -> dict[str, Any]:
@@ -26,6 +27,21 @@ def diamond(name: str = "diamond") -> dict[str, Any]:
         ],
         name=name,
     )  # fmt: skip
+
+
+def held_run(directory: Path, env: dict[str, str]) -> tuple[subprocess.Popen[str], Path]:
+    """`ax workflow run` of `slow` -> `next`, once `slow` has started and waits for the
+    returned file to exist (the test lets it finish by creating it)."""
+    hold, held = directory / "hold", directory / "held"
+    for flag in (hold, held):
+        flag.unlink(missing_ok=True)
+    data = workflow(
+        [step("slow", f"ax:announce={held} ax:wait-file={hold}"), step("next", "x", ["slow"])]
+    )
+    path = write_workflow(directory, data)
+    runner = start_ax(["workflow", "run", str(path)], env=env, cwd=directory)
+    wait_until(held.exists)
+    return runner, hold
 
 
 def run_json(run_ax: RunAx, directory: Path, data: dict[str, Any], env: dict[str, str]) -> Any:

@@ -14,7 +14,7 @@ import pytest
 from tests.conftest import RunAx
 from tests.runtime.support import start_ax, step, wait_until, workflow, write_workflow
 from tests.web.conftest import Serve
-from tests.web.support import cli_json, diamond, gate, run_json
+from tests.web.support import cli_json, diamond, gate, held_run, run_json
 
 
 @pytest.fixture
@@ -161,14 +161,7 @@ def test_errors_are_the_clis_as_4xx(
 def test_pause_resume_and_cancel_steer_a_running_execution(
     run_ax: RunAx, tmp_path: Path, env: dict[str, str], serve: Serve
 ) -> None:
-    hold, held = tmp_path / "hold", tmp_path / "held"
-    data = workflow(
-        [step("slow", f"ax:announce={held} ax:wait-file={hold}"), step("next", "x", ["slow"])]
-    )
-    runner = start_ax(
-        ["workflow", "run", str(write_workflow(tmp_path, data))], env=env, cwd=tmp_path
-    )
-    wait_until(held.exists)
+    runner, hold = held_run(tmp_path, env)
     server = serve(env["AX_DB"])
     origin = {"Origin": server.url.rstrip("/")}
     with api(server.url) as client:
@@ -190,12 +183,7 @@ def test_pause_resume_and_cancel_steer_a_running_execution(
         steps = client.get(f"/api/v1/executions/{execution_id}").json()["steps"]
         assert steps["next"]["state"] == "completed" and steps["slow"]["attempts"] == 1
 
-    hold.unlink()
-    held.unlink()
-    runner = start_ax(
-        ["workflow", "run", str(write_workflow(tmp_path, data))], env=env, cwd=tmp_path
-    )
-    wait_until(held.exists)
+    runner, hold = held_run(tmp_path, env)
     with api(server.url) as client:
         latest = client.get("/api/v1/executions?limit=1").json()[0]["executionId"]
         cancelled = client.post(f"/api/v1/executions/{latest}/cancel", headers=origin)

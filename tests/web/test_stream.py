@@ -14,9 +14,8 @@ import httpx
 import pytest
 
 from tests.conftest import RunAx
-from tests.runtime.support import start_ax, step, wait_until, workflow, write_workflow
 from tests.web.conftest import Serve
-from tests.web.support import cli_json, diamond, run_json
+from tests.web.support import cli_json, diamond, held_run, run_json
 
 
 @pytest.fixture
@@ -66,14 +65,7 @@ def test_a_finished_execution_streams_its_whole_log_then_ends(
 def test_a_running_execution_streams_entries_as_they_commit(
     run_ax: RunAx, tmp_path: Path, env: dict[str, str], serve: Serve
 ) -> None:
-    hold, held = tmp_path / "hold", tmp_path / "held"
-    data = workflow(
-        [step("slow", f"ax:announce={held} ax:wait-file={hold}"), step("next", "x", ["slow"])]
-    )
-    runner = start_ax(
-        ["workflow", "run", str(write_workflow(tmp_path, data))], env=env, cwd=tmp_path
-    )
-    wait_until(held.exists)
+    runner, hold = held_run(tmp_path, env)
     server = serve(env["AX_DB"])
     (run,) = httpx.get(f"{server.url}api/v1/executions").json()
     seen: list[tuple[str, str | None]] = []

@@ -53,16 +53,10 @@ class Step(Body):
     error: str | None
 
 
-class Execution(Body):
-    executionId: str
+class Execution(Run):
+    """`status`: a run's fields (`views.documents.run_fields`) and the rest."""
+
     workflowId: str
-    workflowName: str
-    state: str
-    triggeredBy: str | None
-    priority: int
-    startedAt: str | None
-    completedAt: str | None
-    durationMs: int | None
     resumeCount: int
     error: str | None
     steps: dict[str, Step]
