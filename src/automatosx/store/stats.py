@@ -3,10 +3,11 @@
 Every figure is computed by the database over the executions that started within the
 window (`started_at >= since`, found through `workflow_executions_by_started`); Python only
 receives a few rows per workflow and step. The queries are the same on SQLite and
-PostgreSQL except for two fragments, each in `_DIALECT`: reading an execution's
-dependency edges from the definition it ran (JSON functions differ) and masking an error
-message (`regexp_replace` on PostgreSQL; on SQLite the same three expressions in Python,
-registered on the connection as `ax_mask_error`, see `register_sqlite_functions`).
+PostgreSQL except for the fragments in `_DIALECT`: reading the steps and edges of an
+execution that ran another definition than its workflow's stored one (JSON functions
+differ; the others' graph is `workflow_steps` and `workflow_dependencies`), and masking an
+error message (`regexp_replace` on PostgreSQL; on SQLite the same three expressions in
+Python, registered on the connection as `ax_mask_error`, see `register_sqlite_functions`).
 
 The shapes they share:
 
