@@ -306,3 +306,23 @@ def test_attempts_show_each_rendered_prompt_and_output(
         left = client.get(f"{base}/left/attempts").json()
         assert left[0]["prompt"] == 'left of {"items":[1,2]}'  # rendered, not the template
         assert client.get(f"{base}/nope/attempts").status_code == 404
+
+
+def test_a_retried_step_weighs_its_whole_span_on_the_critical_path(
+    run_ax: RunAx, tmp_path: Path, env: dict[str, str], serve: Serve
+) -> None:
+    """Its failed attempt and backoff held `join` up as much as its last attempt did."""
+    data = workflow(
+        [
+            step("plan", "x"),
+            step("fast", "ax:sleep=0.1", ["plan"]),  # longer than flaky's last attempt
+            step("flaky", "ax:fail-attempts=1", ["plan"],
+                 retryPolicy={"maxRetries": 1, "retryDelayMs": 400}),
+            step("join", "x", ["fast", "flaky"]),
+        ]
+    )  # fmt: skip
+    document = run_json(run_ax, tmp_path, data, env)
+    server = serve(env["AX_DB"])
+    with api(server.url) as client:
+        graph = client.get(f"/api/v1/executions/{document['executionId']}/graph").json()
+    assert graph["criticalPath"] == ["plan", "flaky", "join"]

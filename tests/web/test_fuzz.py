@@ -36,13 +36,19 @@ def ui_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         [AX, "ui", "--port", "0", "--token", TOKEN], env=env, cwd=home,
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
-    assert server.stderr is not None
-    match = re.search(r"(http://\S+/)", server.stderr.readline())
-    assert match, "ax ui did not start"
-    yield match.group(1)
-    for process in (server, waiting):
-        process.send_signal(signal.SIGINT)
-        process.wait(15)
+    try:
+        assert server.stderr is not None
+        match = re.search(r"(http://\S+/)", server.stderr.readline())
+        assert match, "ax ui did not start"
+        yield match.group(1)
+    finally:  # however the fixture ends, neither process outlives the module
+        for process in (server, waiting):
+            process.send_signal(signal.SIGINT)
+            try:
+                process.wait(15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
 
 
 def test_no_request_gets_a_server_error_and_every_response_matches(

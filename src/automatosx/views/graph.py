@@ -7,7 +7,9 @@ chain of dependencies before it). Beyond the contract's keys, each node says its
 (agent, workflow, approval), why it was skipped (`skipReason`), and a forEach step its
 items' counts by state (`items`: `{"total": 12, "completed": 9, "running": 3}`), so a
 fan-out of a thousand items draws as one node with counts. `criticalPath` is the chain of
-dependent steps whose durations (so far) add up the most.
+dependent steps whose times (so far) add up the most, a step's time being its whole span
+from its first attempt's start to its last one's end: a retried step's backoff and failed
+attempts hold its dependents up as much as its last attempt does.
 """
 
 from __future__ import annotations
@@ -45,7 +47,12 @@ def execution_graph_document(store: Store, execution: ExecutionRecord) -> dict[s
             counts = items.get(key, Counter())
             node["items"] = {"total": sum(counts.values()), **dict(sorted(counts.items()))}
         nodes.append(node)
-    durations = {key: _duration(by_key.get(key)) for key, _ in pairs}
+    first_start: dict[str, float] = {}
+    for attempt in store.list_step_executions(execution.id, instances=()):  # earlier ones
+        if attempt.started_at is not None:
+            known = first_start.get(attempt.step_key, attempt.started_at)
+            first_start[attempt.step_key] = min(known, attempt.started_at)
+    durations = {key: _span(by_key.get(key), first_start.get(key)) for key, _ in pairs}
     path, _ = graph.critical_path(durations, default=0.0)
     return {
         "nodes": nodes,
@@ -62,7 +69,10 @@ def _kind(step: dict[str, Any]) -> str:
     return "agent"
 
 
-def _duration(instance: StepInstanceRecord | None) -> float:
+def _span(instance: StepInstanceRecord | None, first_start: float | None) -> float:
+    """Milliseconds from the step's first attempt's start to its latest attempt's end."""
     if instance is None or instance.duration_ms is None:
         return 0.0
-    return float(instance.duration_ms)
+    if first_start is None or instance.completed_at is None:
+        return float(instance.duration_ms)
+    return max(float(instance.duration_ms), (instance.completed_at - first_start) * 1000)
