@@ -21,16 +21,11 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 
-from automatosx.errors import (
-    AxError,
-    LeaseLostError,
-    NotFoundError,
-    StateConflictError,
-    StoreUnavailableError,
-)
+from automatosx.errors import AxError
 from automatosx.store.base import Store
 from automatosx.web import api_v1, pages, stream
 from automatosx.web.config import UiConfig
+from automatosx.web.errors import status_of
 from automatosx.web.event_feed import EventFeed
 from automatosx.web.runners import BackgroundRunners
 from automatosx.web.security import Guard
@@ -91,19 +86,9 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
     return app.openapi_schema
 
 
-def _status_of(exc: AxError) -> int:
-    if isinstance(exc, NotFoundError):
-        return 404
-    if isinstance(exc, StateConflictError | LeaseLostError):
-        return 409
-    if isinstance(exc, StoreUnavailableError):
-        return 503
-    return 400
-
-
 async def _ax_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, AxError)
-    return JSONResponse({"error": " ".join(str(exc).split())}, status_code=_status_of(exc))
+    return JSONResponse({"error": " ".join(str(exc).split())}, status_code=status_of(exc))
 
 
 async def _bad_request(request: Request, exc: Exception) -> Response:

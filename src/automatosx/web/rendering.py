@@ -20,7 +20,8 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-from automatosx.errors import AxError, NotFoundError, StateConflictError
+from automatosx.errors import AxError
+from automatosx.web.errors import status_of
 from automatosx.web.formatting import FILTERS
 
 _environment = Environment(
@@ -59,13 +60,7 @@ def render(request: Request, name: str, status_code: int = 200, **context: Any) 
 
 
 def error_page(request: Request, exc: AxError) -> HTMLResponse:
-    status = (
-        404
-        if isinstance(exc, NotFoundError)
-        else 409
-        if isinstance(exc, StateConflictError)
-        else 400
-    )
+    status = status_of(exc)
     message = " ".join(str(exc).split())
     return render(request, "error.html", status_code=status, status=status, message=message)
 
