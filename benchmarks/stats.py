@@ -2,7 +2,9 @@
 workflows over the last six days, each a diamond of four steps whose one branch is a
 forEach of one item (50,000 step instances, 40,000 of them runs), with retried and failed
 attempts (about 4,000), a checkpoint each and 100,000 events (ten an execution, as four
-steps write them), inserted with direct SQL in a few seconds (running 10,000 workflows
+steps write them; each run keeps a 2 KB output and a 750-byte prompt, as agents' answers
+are), and the critical path the completing write stores (by the store's own
+function), inserted with direct SQL in a few seconds (running 10,000 workflows
 would take minutes and measure the engine, not the queries).
 
     python benchmarks/stats.py [--executions 10000] [--events 100000]
@@ -59,6 +61,8 @@ def seed(db: Path, executions: int, events: int, seed_value: int = 16) -> dict[s
     """A migrated store at `db` (made by the store itself), then every row by SQL."""
     from automatosx.definition.models import WorkflowDefinition
     from automatosx.store import open_store
+    from automatosx.store.records import RecordCriticalPath
+    from automatosx.store.write_ops import record_critical_path
 
     store = open_store(str(db))
     try:
@@ -103,8 +107,8 @@ def seed(db: Path, executions: int, events: int, seed_value: int = 16) -> dict[s
                 "INSERT INTO workflow_step_instances (execution_id, key, step_key, position, "
                 "state, parent_key, item_index, attempt, failures, agent, provider, error_kind, "
                 "error_message, started_at, completed_at, duration_ms, tokens_in, tokens_out, "
-                "cost_usd, items) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'backend', 'command', ?, ?, "
-                "?, ?, ?, ?, ?, ?, ?)",
+                "cost_usd, items, output, prompt) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'backend', "
+                "'command', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 rows["instances"],
             )
             conn.executemany(
@@ -123,6 +127,11 @@ def seed(db: Path, executions: int, events: int, seed_value: int = 16) -> dict[s
                 "created_at, write_ms) VALUES (?, ?, 'executing', 'automatic', ?, ?)",
                 rows["checkpoints"],
             )
+            steps = definition("")["steps"]
+            graph = RecordCriticalPath({step["key"]: step["dependencies"] for step in steps})
+            for eid, _workflow, state, *_rest in rows["executions"]:
+                if state == "completed":  # as the write that completes it stores it
+                    record_critical_path(conn, eid, graph)
     finally:
         conn.close()
     return {name: len(found) for name, found in rows.items()}
@@ -159,12 +168,14 @@ def _instances(
         last = max(last, _step(rows, rng, eid, clock, "review", 2, plan, index, retry=0.2))
     rows["instances"].append(
         (eid, "review", "review", 2, "completed", None, None, 0, 0, None, None, plan, last,
-         round((last - plan) * 1000), None, None, None, json.dumps(list(range(ITEMS))))
+         round((last - plan) * 1000), None, None, None, json.dumps(list(range(ITEMS))), None,
+         None)
     )  # fmt: skip
     if failed:  # build failed for good: ship never started
         rows["instances"].append(
             (eid, "ship", "ship", 3, "cancelled", None, None, 0, 0, "cancelled",
-             "not started: workflow failed", None, clock.latest, None, None, None, None, None)
+             "not started: workflow failed", None, clock.latest, None, None, None, None, None,
+             None, None)
         )  # fmt: skip
     else:
         _step(rows, rng, eid, clock, "ship", 3, max(build, last), None)
@@ -199,9 +210,16 @@ def _step(
     rows["instances"].append(
         (eid, key, step_key, position, state, None if index is None else step_key, index,
          attempt, attempt - (state == "completed"), kind, message, start, end,
-         round((end - start) * 1000), rng.randint(100, 2000), rng.randint(10, 500), cost, None)
+         round((end - start) * 1000), rng.randint(100, 2000), rng.randint(10, 500), cost, None,
+         None if fail else _OUTPUT, _PROMPT)
     )  # fmt: skip
     return end
+
+
+# What an agent step keeps (as the engine stores them): its answer and its rendered prompt,
+# of a size models give; the statistics read none of it, but they read rows that hold it.
+_OUTPUT = json.dumps("The change looks right. " * 80)  # about 2 KB
+_PROMPT = "Review this change for correctness and tests. " * 16  # about 750 bytes
 
 
 def _error(rng: random.Random, key: str) -> tuple[str, str]:

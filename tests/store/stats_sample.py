@@ -38,6 +38,7 @@ from automatosx.store.records import (
     CreateCheckpoint,
     PutInstance,
     RecordAttempt,
+    RecordCriticalPath,
     SetExecutionState,
     WriteOp,
 )
@@ -90,6 +91,7 @@ class Run:
     def __init__(self, store: Store, definition: WorkflowDefinition, files: list[str]) -> None:
         workflow = store.upsert_workflow(definition)
         self.store = store
+        self.definition = definition
         self.execution, self.lease = store.create_execution(
             workflow_id=workflow.id, context={"files": files}, triggered_by="cli",
             priority=0, owner="host:1:stats", lease_seconds=3600.0,
@@ -108,7 +110,12 @@ class Run:
         self.store.write(self.lease, flat)
 
     def state(self, state: str, at: float) -> None:
-        self.write(SetExecutionState(state, at=at))  # type: ignore[arg-type]
+        """The execution's new state; completing stores its critical path, as the engine's
+        completing write does."""
+        ops: list[WriteOp] = [SetExecutionState(state, at=at)]  # type: ignore[arg-type]
+        if state == "completed":
+            ops.append(RecordCriticalPath({s.key: s.dependencies for s in self.definition.steps}))
+        self.write(ops)
 
     def ran(self, key: str, start: float, end: float, **usage: Any) -> None:
         self.write(self.steps.start(key, start), self.steps.succeed(key, end, **usage))

@@ -15,6 +15,8 @@ import pytest
 
 from automatosx.api import Client
 from automatosx.store import open_store
+from automatosx.store.base import Store
+from automatosx.views.attempts import attempts_document
 from tests.conftest import RunAx
 from tests.runtime.support import step, workflow, write_workflow
 from tests.store import stats_sample
@@ -101,6 +103,53 @@ def test_stats_of_real_runs(run_ax: RunAx, three_runs: None) -> None:
         {"workflowName": "broken", "stepKey": "broken", "count": 2},
         {"workflowName": "reviewed", "stepKey": "flaky", "count": 2},
     ]
+
+
+def test_a_real_run_stores_its_critical_path_as_it_completes(
+    run_ax: RunAx, tmp_path: Path, three_runs: None
+) -> None:
+    """The engine's completing write stores each completed execution's critical path (the
+    failed one gets none), and it is the one the statistics' walk of its chains finds."""
+    store = open_store(str(tmp_path / "ax.db"))
+    try:
+        rows = store._fetch_all(  # type: ignore[attr-defined]
+            "SELECT e.id, e.state, e.critical_path_ms FROM workflow_executions e"
+        )
+        assert sorted((state, ms is not None) for _id, state, ms in rows) == [
+            ("completed", True), ("completed", True), ("failed", False)
+        ]  # fmt: skip
+        for execution_id, state, ms in rows:
+            if state != "completed":
+                continue
+            spans = _run_ms(store, execution_id)
+            assert spans["flaky"] > 0 and spans["review"] > 0
+            assert ms == max(
+                spans["flaky"] + spans["report"],
+                spans["triage"] + spans["review"] + spans["report"],
+            )
+        stored = stats_json(run_ax)
+        with store._transaction() as db:  # type: ignore[attr-defined]
+            db.execute("UPDATE workflow_executions SET critical_path_ms = NULL")
+        walked = stats_json(run_ax)
+        assert walked["workflows"] == stored["workflows"], (walked, stored)
+    finally:
+        store.close()
+
+
+def _run_ms(store: Store, execution_id: str) -> dict[str, int]:
+    """Each file step's weight: its attempts' durations (the attempts view the API serves),
+    a forEach step's own span."""
+    execution = store.get_execution(execution_id)
+    weights = {}
+    for record in store.list_instances(execution_id):
+        if record.parent_key is not None:
+            continue
+        attempts = attempts_document(store, execution, record.key)
+        if record.items is not None:
+            weights[record.key] = record.duration_ms or 0
+        else:
+            weights[record.key] = sum(a["durationMs"] or 0 for a in attempts)
+    return weights
 
 
 def test_stats_tables_and_filters(run_ax: RunAx, three_runs: None) -> None:

@@ -15,7 +15,7 @@ from automatosx.errors import NotFoundError
 from automatosx.store import open_store
 from automatosx.store.base import Store
 from automatosx.store.records import CreateCheckpoint
-from automatosx.store.stats import ErrorStats, _regexp_masks, mask_error
+from automatosx.store.stats import ErrorStats, _regexp_masks, longest_chain_ms, mask_error
 from automatosx.views.stats import error_groups, stats_document
 from tests.store import sample, stats_sample
 from tests.store.stats_sample import DAY
@@ -227,6 +227,40 @@ def test_a_checkpoint_records_how_long_writing_it_took(store: Store) -> None:
     assert rows[0][0] is not None and 0 < float(rows[0][0]) < 60_000
 
 
+def _stored_critical_paths(store: Store) -> dict[str, int | None]:
+    rows = store._fetch_all("SELECT id, critical_path_ms FROM workflow_executions")  # type: ignore[attr-defined]
+    return {row[0]: row[1] for row in rows}
+
+
+def test_the_completing_write_stores_the_critical_path(store: Store, t: float) -> None:
+    """What `stats_sample` says each completed execution's longest chain weighs, stored by
+    the write that completed it; the others have none."""
+    seeded = stats_sample.seed(store, t)
+    stored = _stored_critical_paths(store)
+    assert stored[seeded.first] == 4500  # parse 1 s, scan 3 s, report 0.5 s
+    assert stored[seeded.third] == 400
+    assert stored[seeded.old] == 2000  # lint's two attempts of 1 s each, nothing else ran
+    assert stored[seeded.solo] == 1000
+    assert stored[seeded.second] is None and stored[seeded.running] is None
+
+
+def test_executions_stored_before_the_critical_path_give_the_same_figures(
+    store: Store, t: float
+) -> None:
+    """Executions completed before migration 011 have no stored critical path: the
+    statistics walk their chains, to the same figures."""
+    stats_sample.seed(store, t)
+    stored = stats_document(store, since=t - 31 * DAY)
+    with store._transaction() as db:  # type: ignore[attr-defined]
+        db.execute("UPDATE workflow_executions SET critical_path_ms = NULL")
+    assert set(_stored_critical_paths(store).values()) == {None}
+    walked = stats_document(store, since=t - 31 * DAY)
+    assert walked == stored
+    assert {w["name"]: w["parallelEfficiency"] for w in walked["workflows"]} == {
+        "other-flow": 1.0, "review-flow": 0.7889  # old 2 s of 3 s, first 0.9, third 0.8
+    }  # fmt: skip
+
+
 @pytest.mark.postgres
 def test_both_stores_give_the_same_document(tmp_path: Path, pg_url: str, t: float) -> None:
     documents = []
@@ -276,3 +310,23 @@ def test_postgres_masks_exactly_as_python(pg_url: str) -> None:
             assert row[0] == mask_error(message), message
     finally:
         store.close()
+
+
+@pytest.mark.parametrize(
+    ("dependencies", "run_ms", "longest"),
+    [
+        ({}, {}, 0),
+        ({"a": []}, {"a": 7}, 7),
+        ({"a": [], "b": ["a"], "c": ["b"]}, {"a": 1, "b": 2, "c": 3}, 6),  # a chain adds up
+        # a diamond: the heavier branch counts, not the last one listed
+        ({"a": [], "b": ["a"], "c": ["a"], "d": ["b", "c"]}, {"a": 1, "b": 5, "c": 2, "d": 1}, 7),
+        ({"a": [], "b": ["a"], "c": ["a"], "d": ["c", "b"]}, {"a": 1, "b": 5, "c": 2, "d": 1}, 7),
+        # a lone heavy step outweighs a light chain; a step that never ran weighs nothing
+        ({"a": [], "b": ["a"], "x": []}, {"a": 1, "b": 1, "x": 9}, 9),
+        ({"a": [], "b": ["a"]}, {"b": 4}, 4),
+    ],
+)
+def test_longest_chain_weighs_the_heaviest_path(
+    dependencies: dict[str, list[str]], run_ms: dict[str, int], longest: int
+) -> None:
+    assert longest_chain_ms(dependencies, run_ms) == longest

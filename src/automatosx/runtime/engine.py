@@ -670,7 +670,8 @@ class ExecutionRunner:
         run = self.run_info
         if ending.state == "completed":
             duration = int((now - self._started) * 1000)
-            ops = transitions.complete(records, duration_ms=duration, now=now)
+            graph = {key: plan.spec.dependencies for key, plan in self.table.plans.items()}
+            ops = transitions.complete(records, duration_ms=duration, dependencies=graph, now=now)
         elif ending.state == "paused":
             ops = transitions.pause(records, context=run.context, now=now)
         elif ending.state == "cancelled":

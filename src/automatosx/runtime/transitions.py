@@ -21,7 +21,7 @@ waiting --decision--> completed | failed; a waiting gate is cancelled like a run
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -57,6 +57,7 @@ from automatosx.store.records import (
     PutInstance,
     RecordAttempt,
     RecordCacheHit,
+    RecordCriticalPath,
     SetExecutionState,
     StepInstanceRecord,
     WriteOp,
@@ -479,13 +480,20 @@ def pause(
 
 
 def complete(
-    instances: Iterable[StepInstanceRecord], *, duration_ms: int, now: float
+    instances: Iterable[StepInstanceRecord],
+    *,
+    duration_ms: int,
+    dependencies: Mapping[str, Sequence[str]],
+    now: float,
 ) -> list[WriteOp]:
+    """The execution completes; its critical path over `dependencies` (the file's steps)
+    is stored with it, for the statistics."""
     count = sum(1 for record in instances if record.parent_key is None)  # the file's steps
     return [
         SetExecutionState("completed", None, now),
         AppendEvent(WorkflowCompleted(duration_ms, count), now),
         ClearControlRequest(),
+        RecordCriticalPath(dependencies),
     ]
 
 

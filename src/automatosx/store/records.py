@@ -445,6 +445,16 @@ class IncrementResumeCount:
 
 
 @dataclass(frozen=True)
+class RecordCriticalPath:
+    """Store the completed execution's critical path (`executions.critical_path_ms`): the
+    longest chain of `dependencies` (step key -> the keys it depends on), each step weighed
+    by the sum of its attempts' durations. The store weighs them from the rows this same
+    write leaves (the earlier attempts live only there), so it is applied after them."""
+
+    dependencies: Mapping[str, Sequence[str]]
+
+
+@dataclass(frozen=True)
 class ClearControlRequest:
     pass
 
@@ -457,6 +467,7 @@ WriteOp = (
     | AppendEvent
     | CreateCheckpoint
     | IncrementResumeCount
+    | RecordCriticalPath
     | ClearControlRequest
     | OpenApproval
     | PutCacheEntry

@@ -20,10 +20,14 @@ The shapes they share:
 - **percentiles** are nearest-rank: the value at rank ceil(p * n / 100) of n sorted values,
   picked with ROW_NUMBER and COUNT windows, so both stores give the same integer.
 - **the critical path** of a completed execution is the longest chain of its dependency
-  edges, weighing each step (the file's steps, a forEach step as one) by its duration: a
+  edges, weighing each step (the file's steps, a forEach step as one) by its duration. It
+  is computed once, in the write that completes the execution (`longest_chain_ms`, one
+  visit per step and edge), and stored; for an execution completed before it was stored, a
   recursive CTE walks every chain from the steps that depend on nothing, a row per path
-  prefix. Chains, trees, fan-outs and diamonds cost little; only a DAG of many interleaved
-  layers, each step depending on several of the layer before, multiplies its paths.
+  prefix (cheap for chains, trees, fan-outs and diamonds; a DAG of many interleaved layers
+  multiplies its paths). An execution's efficiency (critical path / duration) is at most
+  1: each step's duration is rounded to the millisecond, so a path of short steps can add
+  up to a few milliseconds more than the execution took.
 - **usage** (tokens, cost) sums every attempt of every instance, once each: the history
   rows before an instance's latest attempt, and the instance row itself.
 """
@@ -31,9 +35,10 @@ The shapes they share:
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from graphlib import TopologicalSorter
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 if TYPE_CHECKING:
@@ -180,7 +185,8 @@ EXECUTIONS = (
 )
 
 # Per step: its runs (see the module), their percentiles, and the usage of every attempt of
-# its instances, from one pass over the instances: the window sorts only what it ranks.
+# its instances, from one pass over the instances. The totals count the timed runs (`n`),
+# so ranking them takes one sort (ROW_NUMBER) instead of a second window for their count.
 STEPS = (
     "WITH {recent}, "
     "instances AS (SELECT e.name, i.step_key, i.position, i.state, i.attempt,"
@@ -191,12 +197,8 @@ STEPS = (
     f" i.tokens_in, {_earlier('tokens_in')} AS earlier_tokens_in,"
     f" i.tokens_out, {_earlier('tokens_out')} AS earlier_tokens_out"
     " FROM recent e JOIN workflow_step_instances i ON i.execution_id = e.id), "
-    "ranked AS (SELECT name, step_key, ms,"  # the runs that took time (an attempt at least)
-    " ROW_NUMBER() OVER (PARTITION BY name, step_key ORDER BY ms) AS pos,"
-    " COUNT(*) OVER (PARTITION BY name, step_key) AS n"
-    " FROM instances WHERE run = 1 AND attempt > 0), "
-    f"percentiles AS (SELECT name, step_key, {_PERCENTILES} FROM ranked GROUP BY name, step_key), "
     "totals AS (SELECT name, step_key, MIN(position) AS position, SUM(run) AS runs,"
+    " SUM(CASE WHEN run = 1 AND attempt > 0 THEN 1 ELSE 0 END) AS n,"  # the timed runs
     " SUM(CASE WHEN run = 1 AND state = 'failed' THEN 1 ELSE 0 END) AS failed,"
     " SUM(CASE WHEN run = 1 AND attempt > 1 THEN 1 ELSE 0 END) AS retried,"
     " SUM(CASE WHEN run = 1 AND attempt > 1 AND state = 'completed' THEN 1 ELSE 0 END)"
@@ -204,31 +206,42 @@ STEPS = (
     " SUM(cost_usd) AS cost_usd, SUM(earlier_cost_usd) AS earlier_cost_usd,"
     " SUM(tokens_in) AS tokens_in, SUM(earlier_tokens_in) AS earlier_tokens_in,"
     " SUM(tokens_out) AS tokens_out, SUM(earlier_tokens_out) AS earlier_tokens_out"
-    " FROM instances GROUP BY name, step_key) "
+    " FROM instances GROUP BY name, step_key), "
+    "ranked AS (SELECT name, step_key, ms,"
+    " ROW_NUMBER() OVER (PARTITION BY name, step_key ORDER BY ms) AS pos"
+    " FROM instances WHERE run = 1 AND attempt > 0), "
+    "percentiles AS (SELECT r.name, r.step_key,"
+    " MAX(CASE WHEN r.pos = (50 * t.n + 99) / 100 THEN r.ms END) AS p50,"
+    " MAX(CASE WHEN r.pos = (95 * t.n + 99) / 100 THEN r.ms END) AS p95"
+    " FROM ranked r JOIN totals t ON t.name = r.name AND t.step_key = r.step_key"
+    " WHERE r.pos IN ((50 * t.n + 99) / 100, (95 * t.n + 99) / 100)"
+    " GROUP BY r.name, r.step_key) "
     "SELECT t.name, t.step_key, t.position, t.runs, t.failed, t.retried, t.retried_completed,"
     " p.p50, p.p95, t.cost_usd, t.earlier_cost_usd, t.tokens_in, t.earlier_tokens_in,"
     " t.tokens_out, t.earlier_tokens_out "
     "FROM totals t LEFT JOIN percentiles p ON p.name = t.name AND p.step_key = t.step_key"
 )
 
-# The critical path: every dependency chain of each completed execution, walked from the
-# steps that depend on nothing as (step, running total) rows; the longest total reaching a
-# step nothing depends on is the path. An execution's graph (its steps and edges) is its
-# workflow's `workflow_steps` and `workflow_dependencies` when it ran the workflow's stored
-# definition (the common case: read once per workflow), else read from its own definition.
-# Each step's duration is looked up by primary key as the walk reaches it.
+# The critical path of each completed execution: the one stored as it completed (see
+# STEP_RUN_MS below), else (executions completed before it was stored) every dependency
+# chain, walked from the steps that depend on nothing as (step, running total) rows; the
+# longest total reaching a step nothing depends on is the path. An execution's graph (its
+# steps and edges) is its workflow's `workflow_steps` and `workflow_dependencies` when it ran
+# the workflow's stored definition (the common case: read once per workflow), else read from
+# its own definition. Each step's duration is looked up by primary key as the walk reaches it.
 _RUN_MS = f"COALESCE(i.duration_ms, 0) + COALESCE({_earlier('duration_ms')}, 0)"
 PARALLEL_EFFICIENCY = (
     "WITH RECURSIVE {recent}, "
-    "done AS (SELECT r.id, r.name, r.duration_ms,"
+    "done AS (SELECT r.id, r.name, r.duration_ms, x.critical_path_ms AS stored,"
     " CASE WHEN CAST(x.definition AS TEXT) = CAST(w.definition AS TEXT)"
     "  THEN r.workflow_id ELSE r.id END AS graph"
     " FROM recent r JOIN workflow_executions x ON x.id = r.id"
     " JOIN workflows w ON w.id = r.workflow_id"
     " WHERE r.state = 'completed' AND r.duration_ms > 0), "
-    "drifted AS (SELECT d.id, x.definition FROM done d"
+    "walked AS (SELECT id, graph FROM done WHERE stored IS NULL), "
+    "drifted AS (SELECT d.id, x.definition FROM walked d"
     " JOIN workflow_executions x ON x.id = d.id WHERE d.graph = d.id), "
-    "graphs AS (SELECT DISTINCT graph FROM done), "
+    "graphs AS (SELECT DISTINCT graph FROM walked), "
     "edges AS (SELECT d.workflow_id AS graph, d.step_key, d.depends_on"
     " FROM workflow_dependencies d WHERE d.workflow_id IN (SELECT graph FROM graphs)"
     " UNION ALL {json_edges}), "
@@ -237,7 +250,7 @@ PARALLEL_EFFICIENCY = (
     "roots AS (SELECT graph, key FROM steps s WHERE NOT EXISTS ("
     " SELECT 1 FROM edges x WHERE x.graph = s.graph AND x.step_key = s.key)), "
     "chains (execution_id, graph, key, total) AS ("
-    f" SELECT e.id, e.graph, i.key, {_RUN_MS} FROM done e"
+    f" SELECT e.id, e.graph, i.key, {_RUN_MS} FROM walked e"
     " JOIN roots r ON r.graph = e.graph"
     " JOIN workflow_step_instances i ON i.execution_id = e.id AND i.key = r.key"
     " UNION ALL"
@@ -247,20 +260,48 @@ PARALLEL_EFFICIENCY = (
     " FROM chains c JOIN edges x ON x.graph = c.graph AND x.depends_on = c.key), "
     "critical AS (SELECT c.execution_id, MAX(c.total) AS ms FROM chains c WHERE NOT EXISTS ("
     " SELECT 1 FROM edges x WHERE x.graph = c.graph AND x.depends_on = c.key)"
-    " GROUP BY c.execution_id) "
-    "SELECT d.name, AVG(CAST(c.ms AS DOUBLE PRECISION) / d.duration_ms) "
+    " GROUP BY c.execution_id"
+    " UNION ALL SELECT id, stored FROM done WHERE stored IS NOT NULL) "
+    "SELECT d.name, AVG(CASE WHEN c.ms >= d.duration_ms THEN 1.0"
+    " ELSE CAST(c.ms AS DOUBLE PRECISION) / d.duration_ms END) "
     "FROM critical c JOIN done d ON d.id = c.execution_id GROUP BY d.name"
 )
 
+# The critical path of one execution, as it completes: each step's run time (the forEach
+# step's own row, its span), weighed in Python by `longest_chain_ms`; the result is stored
+# (`RecordCriticalPath`) and PARALLEL_EFFICIENCY reads it. Walking every chain in SQL, as it
+# does for executions completed before the column existed, multiplies with the paths of a
+# DAG; this visits each step and edge once.
+STEP_RUN_MS = (
+    f"SELECT i.key, {_RUN_MS} FROM workflow_step_instances i"
+    " WHERE i.execution_id = ? AND i.parent_key IS NULL"
+)
+
+
+def longest_chain_ms(dependencies: Mapping[str, Sequence[str]], run_ms: Mapping[str, int]) -> int:
+    """The heaviest chain of `dependencies` (step -> what it depends on, acyclic), each step
+    weighing its `run_ms` (0 when it has none): the critical path PARALLEL_EFFICIENCY's
+    recursive walk finds, in one visit per step and edge."""
+    chain: dict[str, int] = {}
+    for key in TopologicalSorter(dependencies).static_order():
+        before = max((chain[d] for d in dependencies.get(key, ())), default=0)
+        chain[key] = before + run_ms.get(key, 0)
+    return max(chain.values(), default=0)
+
+
 # Failed attempts: the history's, and each instance's latest when it failed (for good, or
 # waiting for its retry); a forEach step's own failure repeats its item's and is left out.
+# The instances are found through `workflow_step_instances_with_errors` (migration 011),
+# which holds only those failed or with an error: its condition is repeated word for word
+# as the first term, the form in which SQLite's planner recognises a partial index.
 ERROR_GROUPS = (
     "WITH {recent}, "
     "failures AS ("
     " SELECT e.name, i.step_key, i.error_kind AS kind, i.error_message AS message,"
     "  i.completed_at AS at"
     " FROM recent e JOIN workflow_step_instances i ON i.execution_id = e.id"
-    " WHERE i.items IS NULL AND (i.state = 'failed' OR (i.state = 'pending'"
+    " WHERE (i.state = 'failed' OR i.error_kind IS NOT NULL)"
+    " AND i.items IS NULL AND (i.state = 'failed' OR (i.state = 'pending'"
     "  AND i.attempt > 0 AND i.error_kind IS NOT NULL AND i.error_kind <> 'cancelled'))"
     " UNION ALL"
     " SELECT e.name, i.step_key, a.error_kind, a.error_message, a.completed_at"

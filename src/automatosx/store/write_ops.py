@@ -27,6 +27,7 @@ from automatosx.store.records import (
     PutInstance,
     RecordAttempt,
     RecordCacheHit,
+    RecordCriticalPath,
     SetContext,
     SetExecutionState,
     SetSubworkflows,
@@ -34,6 +35,7 @@ from automatosx.store.records import (
     WriteOp,
 )
 from automatosx.store.rows import INSTANCE_COLUMNS
+from automatosx.store.stats import STEP_RUN_MS, longest_chain_ms
 
 
 class Cursor(Protocol):
@@ -249,6 +251,14 @@ OPEN_APPROVAL = (
 )
 
 
+RECORD_CRITICAL_PATH = "UPDATE workflow_executions SET critical_path_ms = ? WHERE id = ?"
+
+
+def record_critical_path(db: Connection, eid: str, op: RecordCriticalPath) -> None:
+    run_ms = {key: int(ms) for key, ms in db.execute(STEP_RUN_MS, (eid,)).fetchall()}
+    db.execute(RECORD_CRITICAL_PATH, (longest_chain_ms(op.dependencies, run_ms), eid))
+
+
 def _open_approval(db: Connection, eid: str, op: OpenApproval, c: ColumnCodec, now: float) -> None:
     db.execute(
         OPEN_APPROVAL,
@@ -296,14 +306,19 @@ def apply_ops(
     reads between the statements of one transaction, so the result is the same as applying
     them in place, and event IDs still follow the order of the operations. Of several
     records of one instance, the last one stands (as applying them in order would leave it;
-    PostgreSQL refuses one statement that changes a row twice)."""
+    PostgreSQL refuses one statement that changes a row twice). The critical path, which
+    reads those rows, is written after them."""
     events: list[tuple[Any, ...]] = []
     instances: dict[str, PutInstance] = {}
     cache_ops: list[PutCacheEntry | RecordCacheHit] = []
+    critical_path: RecordCriticalPath | None = None
     for op in ops:
         kind = type(op)
         if kind is PutCacheEntry or kind is RecordCacheHit:
             cache_ops.append(op)  # type: ignore[arg-type]
+            continue
+        if kind is RecordCriticalPath:
+            critical_path = op  # type: ignore[assignment]
             continue
         if kind is AppendEvent:
             at = now if op.at is None else op.at  # type: ignore[union-attr]
@@ -327,5 +342,7 @@ def apply_ops(
         _put_instances(db, execution_id, instances.values(), codec)
     if events:
         _insert_rows(db, APPEND_EVENT, _EVENT_ROW, events)
+    if critical_path is not None:  # reads the instance rows written above
+        record_critical_path(db, execution_id, critical_path)
     if cache_ops:  # rows shared by executions: last, in key order (store/cache.py)
         apply_cache_ops(db, cache_ops, codec)
