@@ -29,9 +29,11 @@ ALLOWED: dict[str, set[str]] = {
         "package",
         "web",
         "telemetry",
+        "worker",
     },
     "web": {"definition", "store", "agents", "views", "runtime", "api"},
     "telemetry": {"definition", "store", "views"},  # readers of the store, like views
+    "worker": {"definition", "store", "agents", "runtime", "api"},  # runs what the API runs
     "package": {"api"},  # automatosx/__init__.py: the API's names, loaded on first use
 }
 

@@ -91,6 +91,27 @@ def lease_seconds(environ: Mapping[str, str] | None = None) -> float | None:
     return value
 
 
+DEFAULT_WORKER_HEARTBEAT_S = 10.0
+
+
+def worker_heartbeat_s(environ: Mapping[str, str] | None = None) -> float:
+    """`AX_WORKER_HEARTBEAT_S`: how often an `ax worker` tells the queue it is alive
+    (default 10 s); one silent for 3 heartbeats is presumed dead and its jobs run again
+    elsewhere."""
+    raw = _raw("AX_WORKER_HEARTBEAT_S", environ)
+    if not raw:
+        return DEFAULT_WORKER_HEARTBEAT_S
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise SettingError(
+            f"AX_WORKER_HEARTBEAT_S must be a positive number of seconds, got {raw!r}"
+        )
+    return value
+
+
 def local_threads(environ: Mapping[str, str] | None = None) -> int | None:
     """`AX_LOCAL_THREADS`: CPU threads for the embedded model."""
     return _positive_int("AX_LOCAL_THREADS", environ)
@@ -173,6 +194,7 @@ _CHECKS: tuple[Callable[[Mapping[str, str] | None], object], ...] = (
     lambda environ: database_location(None, environ),
     db_sync,
     lease_seconds,
+    worker_heartbeat_s,
     local_threads,
     http_max_in_flight,
     user,

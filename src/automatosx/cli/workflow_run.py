@@ -93,7 +93,7 @@ def run_command(
             )
             announce(runner.execution_id, "started", view)
             outcome = drive(runner)
-        _report(store, outcome.execution_id, format)
+        report(store, outcome.execution_id, format)
     return outcome.exit_code
 
 
@@ -104,8 +104,9 @@ def resume_command(
     refresh_cache: bool = REFRESH_CACHE_OPTION,
     format: OutputFormat = FORMAT_OPTION,
 ) -> int:
-    """Continue a paused execution, or one whose runner died, in the foreground. (The
-    cache flags apply to what runs from now on; a resume without them uses the cache.)"""
+    """Continue a paused execution, or one whose runner died, in the foreground (one
+    submitted to the workers goes back to them). (The cache flags apply to what runs from
+    now on; a resume without them uses the cache.)"""
     from automatosx.api.running import resume_run
     from automatosx.runtime.control import stored_definition
     from automatosx.store import opened_store
@@ -114,6 +115,8 @@ def resume_command(
 
     with opened_store(create=False) as store:  # nothing to act on: create nothing
         execution = store.get_execution(id)
+        if execution.queue_name is not None:  # submitted: the workers continue it
+            return _requeue(store, execution.id, format)
         definition = stored_definition(store, execution)
         with _progress(definition, format) as view:
             if view is not None:
@@ -124,8 +127,19 @@ def resume_command(
             if observer is not None and view is None:
                 tell_waiting_gates(store, runner.execution_id)
             outcome = drive(runner)
-        _report(store, outcome.execution_id, format)
+        report(store, outcome.execution_id, format)
     return outcome.exit_code
+
+
+def _requeue(store: Store, execution_id: str, format: OutputFormat) -> int:
+    from automatosx.runtime.control import requeue_submitted
+
+    execution = requeue_submitted(store, execution_id)
+    if format is OutputFormat.json:
+        print_json({"executionId": execution.id, "state": execution.state})
+    else:
+        console.print(f"Queued {execution.id} for the workers again.")
+    return 0
 
 
 @workflow_app.command("pause")
@@ -325,7 +339,7 @@ def _progress(
     return nullcontext()
 
 
-def _report(store: Store, execution_id: str, format: OutputFormat) -> None:
+def report(store: Store, execution_id: str, format: OutputFormat) -> None:
     from automatosx.cli.execution_view import render_execution
     from automatosx.views.execution import execution_document, final_steps
 

@@ -112,6 +112,104 @@ def start_execution(
     )
 
 
+def submit_execution(
+    store: Store,
+    prepared: PreparedWorkflow,
+    *,
+    context: dict[str, Any],
+    triggered_by: str = "cli",
+    priority: int = 0,
+) -> ExecutionRecord:
+    """Record a new execution for `ax worker` processes (SPEC section 9): every step a
+    pending instance, state `queued`, and a drive job deferred in the same transaction, so
+    it is never stored without a job that will run it. No runner holds its lease (it
+    expires as it is written): the worker whose job it is takes it (`take_submitted`)."""
+    definition = prepared.definition
+    check_context(definition, context)
+    workflow = store.upsert_workflow(definition)
+    execution_id = str(uuid.uuid4())
+    created = transitions.create_instances(execution_id, prepared.plans.values())
+    extra: list[WriteOp] = [SetSubworkflows(prepared.subworkflows)] if prepared.subworkflows else []
+    store.create_execution(
+        workflow_id=workflow.id,
+        context=context,
+        triggered_by=triggered_by,
+        priority=priority,
+        owner=new_owner(),
+        lease_seconds=0.0,
+        workdir=str(prepared.workdir.resolve()),
+        execution_id=execution_id,
+        opening_ops=[*created, *extra, *transitions.submit(priority, time.time())],
+    )
+    return store.get_execution(execution_id)
+
+
+def take_submitted(
+    store: Store,
+    execution_id: str,
+    *,
+    prepare: Callable[..., PreparedWorkflow] = prepare_workflow,
+) -> ExecutionRunner | None:
+    """The runner of a submitted execution for the worker whose drive job names it: a
+    `queued` one that never began starts (`workflow_started`); one that began (paused and
+    queued again, or whose worker died) resumes. None when there is nothing to do: it
+    ended, it is paused, or a live runner holds it (another worker; the job is not needed)."""
+    execution = store.get_execution(execution_id)
+    if execution.is_terminal or execution.state == "paused" or lease_is_live(execution):
+        return None
+    try:
+        if execution.started_at is not None:
+            return resume_execution(store, execution.id, prepare=prepare)
+        return _start_queued(store, execution, prepare)
+    except StateConflictError:
+        return None  # another worker took it a moment before, or it ended meanwhile
+
+
+def requeue_submitted(store: Store, id_or_prefix: str) -> ExecutionRecord:
+    """`resume` of a submitted execution: it goes back to the workers (paused: `queued`
+    again; its runner gone: a new drive job) rather than running in the asking shell."""
+    execution = store.get_execution(id_or_prefix)
+    if execution.is_terminal:
+        raise StateConflictError(
+            f"execution {execution.id} is {execution.state}: there is nothing to resume"
+        )
+    if execution.state != "paused" and lease_is_live(execution):
+        raise StateConflictError(running_message(execution))
+    store.enqueue_drive(execution.id, requeue_paused=True)
+    return store.get_execution(execution.id)
+
+
+def _start_queued(
+    store: Store, execution: ExecutionRecord, prepare: Callable[..., PreparedWorkflow]
+) -> ExecutionRunner:
+    subworkflows = stored_subworkflows(store, execution)
+    prepared = prepare(
+        stored_definition(store, execution),
+        workdir=execution_workdir(execution),
+        **({"subworkflows": subworkflows} if subworkflows else {}),
+    )
+    seconds = lease_seconds()
+    lease = take_over(store, execution, seconds)
+    instances = store.list_instances(execution.id)
+    definition = prepared.definition
+    steps = sum(1 for record in instances if record.parent_key is None)
+
+    def opening(now: float) -> list[WriteOp]:
+        return transitions.open_execution(
+            workflow_name=definition.name,
+            version=definition.version,
+            triggered_by=execution.triggered_by,
+            priority=execution.priority,
+            steps=steps,
+            parallelism=definition.config.parallelism,
+            owner=lease.owner,
+            workdir=execution.workdir,
+            now=now,
+        )
+
+    return build_runner(store, lease, prepared, execution.context, instances, opening, seconds)
+
+
 def stored_definition(store: Store, execution: ExecutionRecord) -> WorkflowDefinition:
     """The definition the execution started with (each execution keeps its own copy): a
     workflow is stored by (name, version), so an edited file run later under the same
@@ -367,13 +465,14 @@ def _steer_children(
 def orphaned_executions(store: Store) -> list[ExecutionRecord]:
     """Unfinished, not paused, and nobody alive runs them: what `recover` resumes (a
     sub-workflow's child is continued by its parent, not on its own, unless its parent
-    ended without it)."""
+    ended without it). Submitted executions are left to the workers (`worker.reaper`)."""
     candidates = store.list_executions(limit=100_000, states=ACTIVE_STATES)
     now = time.time()
     return [
         e
         for e in reversed(candidates)
         if is_orphaned(e, now)
+        and e.queue_name is None
         and (
             e.parent_execution_id is None or store.get_execution(e.parent_execution_id).is_terminal
         )

@@ -60,6 +60,7 @@ from automatosx.store.records import (
     RecordCriticalPath,
     SetExecutionState,
     StepInstanceRecord,
+    SubmitToWorkers,
     WriteOp,
 )
 
@@ -363,6 +364,11 @@ def create_instances(execution_id: str, plans: Iterable[StepPlan]) -> list[Write
     """A new execution's instances: every step of the definition, pending (stored with the
     execution itself, so no reader ever sees it without them)."""
     return [PutInstance(new_instance(execution_id, plan)) for plan in plans]
+
+
+def submit(priority: int, now: float) -> list[WriteOp]:
+    """A new execution waits for `ax worker` processes: `queued`, with its drive job."""
+    return [SetExecutionState("queued", None, now), SubmitToWorkers(priority)]
 
 
 def open_execution(

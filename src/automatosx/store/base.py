@@ -246,6 +246,13 @@ class Store(Protocol):
         """Expired entries, those older than the age, and dead leases. The keys deleted."""
         ...
 
+    # ---- the workers' job queue (store/queue_jobs.py; PostgreSQL only) ----
+    def enqueue_drive(self, execution_id: str, *, requeue_paused: bool = False) -> bool:
+        """A drive job for a submitted execution unless one waits or runs (with
+        `requeue_paused`, a paused one is `queued` again first). True if one was deferred;
+        AxError on a store without the queue (SQLite)."""
+        ...
+
     # ---- analytics (store/stats.py) ----
     def stats(self, *, since: float, workflow_name: str | None = None) -> StatsReport:
         """Statistics of the executions started at or after `since` (epoch seconds), of

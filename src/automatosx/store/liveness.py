@@ -63,7 +63,8 @@ def lease_is_live(execution: ExecutionRecord, now: float | None = None) -> bool:
 
 
 def is_orphaned(execution: ExecutionRecord, now: float | None = None) -> bool:
-    """Not finished, not deliberately paused, and nobody alive is running it."""
-    if execution.is_terminal or execution.state == "paused":
+    """Not finished, not deliberately paused, not waiting in the workers' queue, and nobody
+    alive is running it."""
+    if execution.is_terminal or execution.state in ("paused", "queued"):
         return False
     return not lease_is_live(execution, now)

@@ -31,6 +31,7 @@ ExecutionState = Literal[
     "failed",
     "paused",
     "cancelled",
+    "queued",  # submitted for `ax worker` processes, none has taken it yet (PostgreSQL)
 ]
 TERMINAL_STATES: frozenset[str] = frozenset({"completed", "failed", "cancelled"})
 StepState = Literal["pending", "running", "waiting", "completed", "failed", "skipped", "cancelled"]
@@ -103,6 +104,7 @@ class ExecutionRecord:
     lease_epoch: int = 0  # fencing token: bumped on every acquire
     control_request: ControlRequest | None = None  # set by `pause`/`cancel` from any process
     workdir: str | None = None  # where its steps run (resume and recover run them there too)
+    queue_name: str | None = None  # submitted: `ax worker` processes run it (None: a shell)
 
     @property
     def is_terminal(self) -> bool:
@@ -445,6 +447,14 @@ class IncrementResumeCount:
 
 
 @dataclass(frozen=True)
+class SubmitToWorkers:
+    """The execution is `ax worker` processes' to run: marked so, and a drive job deferred
+    in this same write (PostgreSQL: procrastinate's queue, `store.queue_jobs`)."""
+
+    priority: int
+
+
+@dataclass(frozen=True)
 class RecordCriticalPath:
     """Store the completed execution's critical path (`executions.critical_path_ms`): the
     longest chain of `dependencies` (step key -> the keys it depends on), each step weighed
@@ -467,6 +477,7 @@ WriteOp = (
     | AppendEvent
     | CreateCheckpoint
     | IncrementResumeCount
+    | SubmitToWorkers
     | RecordCriticalPath
     | ClearControlRequest
     | OpenApproval

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 from automatosx.store.cache import apply_cache_ops
 from automatosx.store.children import create_child, set_subworkflows
 from automatosx.store.codec import ColumnCodec
+from automatosx.store.queue_jobs import submit
 from automatosx.store.records import (
     TERMINAL_STATES,
     AppendEvent,
@@ -32,6 +33,7 @@ from automatosx.store.records import (
     SetExecutionState,
     SetSubworkflows,
     StepInstanceRecord,
+    SubmitToWorkers,
     WriteOp,
 )
 from automatosx.store.rows import INSTANCE_COLUMNS
@@ -103,7 +105,7 @@ CLEAR_CONTROL_REQUEST = (
 
 def _set_state(db: Connection, eid: str, op: SetExecutionState, c: ColumnCodec, now: float) -> None:
     at = now if op.at is None else op.at
-    started = None if op.state == "idle" else at
+    started = None if op.state in ("idle", "queued") else at  # a worker has not begun it
     completed = at if op.state in TERMINAL_STATES else None
     db.execute(SET_EXECUTION_STATE, (op.state, c.text(op.error), started, completed, now, eid))
 
@@ -236,6 +238,10 @@ def _resumed(
     db.execute(INCREMENT_RESUME_COUNT, (now, eid))
 
 
+def _submit(db: Connection, eid: str, op: SubmitToWorkers, c: ColumnCodec, now: float) -> None:
+    submit(db, eid, op.priority)
+
+
 def _clear(db: Connection, eid: str, op: ClearControlRequest, c: ColumnCodec, now: float) -> None:
     db.execute(CLEAR_CONTROL_REQUEST, (now, eid))
 
@@ -272,6 +278,7 @@ _APPLY: dict[type[Any], Callable[[Connection, str, Any, ColumnCodec, float], Non
     RecordAttempt: _record_attempt,
     CreateCheckpoint: _checkpoint,
     IncrementResumeCount: _resumed,
+    SubmitToWorkers: _submit,
     ClearControlRequest: _clear,
     OpenApproval: _open_approval,
     CreateChildExecution: create_child,

@@ -1,0 +1,103 @@
+"""Real `ax worker` processes on loopback against the real PostgreSQL, each test in a
+schema of its own (the store's tables and procrastinate's), with the recording agent's
+ledger, a 1 s lease and a 0.3 s heartbeat so a lost worker is noticed within a second."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import AX, RunAx
+from tests.runtime.support import workflow, write_workflow
+
+pytestmark = pytest.mark.postgres
+
+HEARTBEAT_S = "0.3"
+
+
+@pytest.fixture
+def ledger(tmp_path: Path) -> Path:
+    return tmp_path / "ledger.jsonl"
+
+
+@pytest.fixture
+def ax_env(ax_env: dict[str, str], pg_url: str, ledger: Path) -> dict[str, str]:
+    return {
+        **ax_env,
+        "AX_DB": pg_url,
+        "AX_TEST_LEDGER": str(ledger),
+        "AX_LEASE_SECONDS": "1",
+        "AX_WORKER_HEARTBEAT_S": HEARTBEAT_S,
+    }
+
+
+Workers = Callable[..., subprocess.Popen[str]]
+
+
+@pytest.fixture
+def start_worker(ax_env: dict[str, str], tmp_path: Path) -> Iterator[Workers]:
+    """Starts `ax worker` processes (own process group each); all are killed at the end."""
+    started: list[subprocess.Popen[str]] = []
+
+    def start(*args: str) -> subprocess.Popen[str]:
+        log = open(tmp_path / f"worker-{len(started)}.log", "w")  # noqa: SIM115
+        proc = subprocess.Popen(
+            [AX, "worker", *args], env=ax_env, cwd=tmp_path, stdout=log, stderr=log,
+            text=True, start_new_session=True,
+        )  # fmt: skip
+        started.append(proc)
+        return proc
+
+    yield start
+    for proc in started:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+
+
+def submit(run_ax: RunAx, tmp_path: Path, steps: list[dict[str, Any]], name: str = "w") -> str:
+    folder = tmp_path / name
+    folder.mkdir(exist_ok=True)
+    path = write_workflow(folder, workflow(steps, name=name))
+    result = run_ax("workflow", "submit", str(path), "--format", "json")
+    assert result.returncode == 0, result.stderr
+    document = json.loads(result.stdout)
+    assert document["state"] == "queued"
+    return str(document["executionId"])
+
+
+def status(run_ax: RunAx, execution_id: str) -> dict[str, Any]:
+    result = run_ax("workflow", "status", execution_id, "--format", "json")
+    assert result.returncode == 0, result.stderr
+    document: dict[str, Any] = json.loads(result.stdout)
+    return document
+
+
+def wait_until(check: Callable[[], bool], timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def registered_workers(pg_url: str) -> int:
+    """How many workers have told the queue they are alive (0 before its tables exist)."""
+    from automatosx.store import open_store
+
+    store = open_store(pg_url)
+    try:
+        rows = store._fetch_all(  # type: ignore[attr-defined]
+            "SELECT CASE WHEN to_regclass('procrastinate_workers') IS NULL THEN 0"
+            " ELSE (SELECT COUNT(*) FROM procrastinate_workers) END"
+        )
+    finally:
+        store.close()
+    return int(rows[0][0])

@@ -1,0 +1,231 @@
+"""`ax workflow submit | wait` and `ax worker` (SPEC section 9) with real worker processes:
+several executions shared by two workers, the exit codes of `wait`, a worker killed with
+SIGKILL mid-step (its execution resumes on another; an external ledger shows every
+completed step ran once), SIGTERM draining, cancel and pause/resume of a submitted
+execution, and the refusals (SQLite, a wait that times out)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from pathlib import Path
+
+from tests.conftest import RunAx
+from tests.runtime.support import agent_runs, step
+from tests.worker.conftest import Workers, registered_workers, status, submit, wait_until
+from tests.worker.private_postgres import private_cluster
+
+
+def owners(run_ax: RunAx, execution_id: str) -> list[str]:
+    """The workers (host:pid) whose runners started or resumed the execution."""
+    result = run_ax("workflow", "events", execution_id, "--format", "json")
+    assert result.returncode == 0, result.stderr
+    found = []
+    for event in json.loads(result.stdout):
+        if event["type"] in ("workflow_started", "workflow_resumed"):
+            found.append(":".join(event["data"]["owner"].split(":")[:2]))
+    return found
+
+
+def test_submitted_executions_are_shared_by_the_workers(
+    run_ax: RunAx, tmp_path: Path, start_worker: Workers, ledger: Path, pg_url: str
+) -> None:
+    ids = [
+        submit(run_ax, tmp_path, [step("a", "ax:sleep=0.4"), step("b", "ax:sleep=0.1", ["a"])])
+        for _ in range(4)
+    ]
+    assert status(run_ax, ids[0])["state"] == "queued"  # nobody runs it yet
+    workers = [start_worker("--concurrency", "1"), start_worker("--concurrency", "1")]
+    wait_until(lambda: registered_workers(pg_url) == 2)  # both claim from the start
+    for execution_id in ids:
+        waited = run_ax("workflow", "wait", execution_id, "--timeout", "30", "--format", "json")
+        assert waited.returncode == 0, waited.stderr
+        assert json.loads(waited.stdout)["state"] == "completed"
+    ran_by = {owner for execution_id in ids for owner in owners(run_ax, execution_id)}
+    assert ran_by == {f"{os.uname().nodename}:{w.pid}" for w in workers}  # both took some
+    runs = agent_runs(ledger)
+    assert len(runs) == 8 and all(run.end is not None for run in runs)  # each step once
+
+
+def test_wait_exits_like_run(run_ax: RunAx, tmp_path: Path, start_worker: Workers) -> None:
+    failing = submit(run_ax, tmp_path, [step("x", "ax:fail-always")], name="failing")
+    start_worker()
+    waited = run_ax("workflow", "wait", failing, "--timeout", "30")
+    assert waited.returncode == 1, waited.stderr
+    assert "failed" in waited.stdout
+
+
+def test_a_worker_killed_mid_step_loses_nothing(
+    run_ax: RunAx, tmp_path: Path, start_worker: Workers, ledger: Path
+) -> None:
+    started, go = tmp_path / "b-started", tmp_path / "go"
+    execution_id = submit(
+        run_ax, tmp_path,
+        [step("a"), step("b", f"ax:announce={started} ax:wait-file={go}", ["a"]),
+         step("c", deps=["b"])],
+    )  # fmt: skip
+    first = start_worker()
+    wait_until(started.exists)
+    os.killpg(first.pid, signal.SIGKILL)
+    (interrupted,) = [run for run in agent_runs(ledger) if run.step == "b"]
+    os.killpg(os.getpgid(interrupted.pid), signal.SIGKILL)  # its step's group: a lost machine
+    killed_at = time.monotonic()
+    started.unlink()
+    second = start_worker()
+    wait_until(started.exists)  # b runs again, on the second worker
+    taken_over_s = time.monotonic() - killed_at
+    go.touch()
+    waited = run_ax("workflow", "wait", execution_id, "--timeout", "20")
+    assert waited.returncode == 0, waited.stderr
+    runs = agent_runs(ledger)
+    assert [(r.step, r.end is not None) for r in runs] == [
+        ("a", True),
+        ("b", False),
+        ("b", True),
+        ("c", True),
+    ]  # a completed step never ran again; the interrupted one ran to its end once
+    assert taken_over_s < 3 * 0.3 + 5  # within 3 heartbeats, plus the second's start-up
+    hosts = [f"{os.uname().nodename}:{w.pid}" for w in (first, second)]
+    assert owners(run_ax, execution_id) == hosts  # started on the first, resumed on the second
+    steps = status(run_ax, execution_id)["steps"]
+    assert (steps["a"]["attempts"], steps["b"]["attempts"], steps["c"]["attempts"]) == (1, 2, 1)
+
+
+def test_cancel_reaches_the_worker(
+    run_ax: RunAx, tmp_path: Path, start_worker: Workers, ledger: Path
+) -> None:
+    started = tmp_path / "started"
+    execution_id = submit(run_ax, tmp_path, [step("long", f"ax:announce={started} ax:sleep=30")])
+    start_worker()
+    wait_until(started.exists)
+    cancelled = run_ax("workflow", "cancel", execution_id)
+    assert cancelled.returncode == 0, cancelled.stderr
+    waited = run_ax("workflow", "wait", execution_id, "--timeout", "10")
+    assert waited.returncode == 3, waited.stderr
+    (run,) = agent_runs(ledger)
+    wait_until(lambda: not _alive(run.pid), timeout=5)  # the worker killed the step
+
+
+def test_pause_and_resume_a_submitted_execution(
+    run_ax: RunAx, tmp_path: Path, start_worker: Workers
+) -> None:
+    started = tmp_path / "started"
+    execution_id = submit(
+        run_ax, tmp_path, [step("a", f"ax:announce={started} ax:sleep=0.5"), step("b", deps=["a"])]
+    )
+    start_worker()
+    wait_until(started.exists)
+    assert run_ax("workflow", "pause", execution_id).returncode == 0
+    waited = run_ax("workflow", "wait", execution_id, "--timeout", "10")
+    assert waited.returncode == 4, waited.stderr  # paused
+    resumed = run_ax("workflow", "resume", execution_id, "--format", "json")
+    assert resumed.returncode == 0, resumed.stderr
+    assert json.loads(resumed.stdout) == {"executionId": execution_id, "state": "queued"}
+    waited = run_ax("workflow", "wait", execution_id, "--timeout", "20")
+    assert waited.returncode == 0, waited.stderr
+
+
+def test_sigterm_drains_and_hands_the_execution_on(
+    run_ax: RunAx, tmp_path: Path, start_worker: Workers, ledger: Path
+) -> None:
+    started = tmp_path / "started"
+    execution_id = submit(run_ax, tmp_path, [step("long", f"ax:announce={started} ax:sleep=30")])
+    first = start_worker("--grace", "0.5")
+    wait_until(started.exists)
+    first.send_signal(signal.SIGTERM)
+    assert first.wait(timeout=15) == 0  # drained: stopped its run after the grace period
+    assert status(run_ax, execution_id)["state"] == "executing"  # not failed, not cancelled
+    started.unlink()
+    start_worker()
+    wait_until(started.exists)  # another worker runs it again
+    assert [r.step for r in agent_runs(ledger)] == ["long", "long"]
+    run_ax("workflow", "cancel", execution_id)
+
+
+def test_workers_and_submit_need_postgresql(run_ax: RunAx, tmp_path: Path) -> None:
+    sqlite = {"AX_DB": str(tmp_path / "ax.db")}
+    worker = run_ax("worker", env=sqlite)
+    worker.assert_clean_error(2)
+    assert "workers need PostgreSQL" in worker.stderr
+    path = tmp_path / "w.yaml"
+    path.write_text("name: w\nsteps:\n  - {key: a, agent: backend, prompt: x}\n")
+    submitted = run_ax("workflow", "submit", str(path), env=sqlite)
+    submitted.assert_clean_error(2)
+    assert not (tmp_path / "ax.db").exists() or "queued" not in submitted.stdout
+
+
+def test_wait_gives_up_after_its_timeout(run_ax: RunAx, tmp_path: Path) -> None:
+    execution_id = submit(run_ax, tmp_path, [step("a")])  # no worker runs
+    waited = run_ax("workflow", "wait", execution_id, "--timeout", "0.3")
+    waited.assert_clean_error(2)
+    assert "still queued after 0.3 s" in waited.stderr
+    run_ax("workflow", "wait", "nope-nope-nope").assert_clean_error(2)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_a_frozen_worker_is_fenced_when_it_wakes(
+    run_ax: RunAx, tmp_path: Path, start_worker: Workers, ledger: Path
+) -> None:
+    """SIGSTOP a worker mid-step: after its lease and 3 heartbeats another worker resumes
+    the execution; SIGCONT: the frozen one's step ends too, but its late write is refused
+    by the fence (the lease's epoch), so the step is recorded once, by the second."""
+    started, go = tmp_path / "a-started", tmp_path / "go"
+    execution_id = submit(
+        run_ax, tmp_path,
+        [step("a", f"ax:announce={started} ax:wait-file={go}"), step("b", deps=["a"])],
+    )  # fmt: skip
+    frozen = start_worker()
+    wait_until(started.exists)
+    os.kill(frozen.pid, signal.SIGSTOP)
+    try:
+        started.unlink()
+        second = start_worker()
+        wait_until(started.exists)  # a runs again, on the second worker
+        go.touch()
+        waited = run_ax("workflow", "wait", execution_id, "--timeout", "20", "--format", "json")
+        assert waited.returncode == 0, waited.stderr
+    finally:
+        os.kill(frozen.pid, signal.SIGCONT)
+    wait_until(lambda: len([r for r in agent_runs(ledger) if r.end is not None]) == 3)
+    time.sleep(1.0)  # the woken runner's commit of its step comes now, and is refused
+    document = json.loads(waited.stdout)
+    assert document["state"] == "completed"
+    events = json.loads(run_ax("workflow", "events", execution_id, "--format", "json").stdout)
+    completed_a = [e for e in events if e["type"] == "step_completed" and e["stepKey"] == "a"]
+    assert [e["data"]["attempt"] for e in completed_a] == [2]  # the second worker's only
+    hosts = [f"{os.uname().nodename}:{w.pid}" for w in (frozen, second)]
+    assert owners(run_ax, execution_id) == hosts
+    assert frozen.poll() is None  # it lost the lease, not its life: still serving
+
+
+def test_a_postgresql_restart_mid_run_is_survived(
+    run_ax: RunAx, tmp_path: Path, start_worker: Workers, ax_env: dict[str, str]
+) -> None:
+    """The database restarts while a step runs: the worker reconnects, records the step
+    and the execution completes (a private cluster: the shared server is untouched)."""
+    with private_cluster() as cluster:
+        ax_env["AX_DB"] = cluster.url  # run_ax and start_worker read this mapping
+        started, go = tmp_path / "a-started", tmp_path / "go"
+        execution_id = submit(
+            run_ax, tmp_path,
+            [step("a", f"ax:announce={started} ax:wait-file={go}"), step("b", deps=["a"])],
+        )  # fmt: skip
+        worker = start_worker()
+        wait_until(started.exists)
+        cluster.stop()
+        cluster.start()
+        go.touch()
+        waited = run_ax("workflow", "wait", execution_id, "--timeout", "30")
+        assert waited.returncode == 0, (waited.stdout, waited.stderr)
+        assert worker.poll() is None  # it rode out the restart
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(timeout=15) == 0
