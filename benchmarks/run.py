@@ -31,6 +31,7 @@ import floors
 import shapes
 import stats
 import ui_server
+import workers
 from measure import AX, HERE, AxRun, run_ax, wait_for_line, wall_time_s, write_workflow
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -311,6 +312,13 @@ def bench_ui() -> Figures:
     return ui_server.measure(10_000)
 
 
+def bench_workers() -> Figures:
+    """`ax worker` processes on the real PostgreSQL: I/O-bound throughput with 1, 2, 4 and
+    8 workers, no-op executions through the queue and their claim latency, and the time
+    from a worker's SIGKILL to its step running again elsewhere."""
+    return workers.measure()
+
+
 BENCHMARKS: dict[str, Callable[[], Figures]] = {
     "chain": bench_chain,
     "fan-out": bench_fan_out,
@@ -325,6 +333,7 @@ BENCHMARKS: dict[str, Callable[[], Figures]] = {
     "approval": bench_approval,
     "stats": bench_stats,
     "ui": bench_ui,
+    "workers": bench_workers,
 }
 
 # figure -> (target description, check(value, floors) -> bool or None)
@@ -357,6 +366,7 @@ TARGETS: dict[str, tuple[str, Callable[[float, Figures], bool]]] = {
     "ui_execution_page_p95_ms": ("< 200 ms", lambda v, f: v < 200),
     "ui_event_to_stream_ms": ("< 500 ms", lambda v, f: v < 500),
     "ui_idle_5_streams_cpu_share": ("< 0.01 of a core", lambda v, f: v < 0.01),
+    "workers_4_over_1": (">= 3.5 (4 workers over 1, 0.1 s steps)", lambda v, f: v >= 3.5),
 }
 
 

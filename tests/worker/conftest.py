@@ -94,10 +94,9 @@ def registered_workers(pg_url: str) -> int:
 
     store = open_store(pg_url)
     try:
-        rows = store._fetch_all(  # type: ignore[attr-defined]
-            "SELECT CASE WHEN to_regclass('procrastinate_workers') IS NULL THEN 0"
-            " ELSE (SELECT COUNT(*) FROM procrastinate_workers) END"
-        )
+        fetch = store._fetch_all  # type: ignore[attr-defined]
+        if fetch("SELECT to_regclass('procrastinate_workers')")[0][0] is None:
+            return 0  # no worker has created the queue's tables yet
+        return int(fetch("SELECT COUNT(*) FROM procrastinate_workers")[0][0])
     finally:
         store.close()
-    return int(rows[0][0])

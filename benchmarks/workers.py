@@ -1,0 +1,228 @@
+"""`ax worker` processes on the real PostgreSQL, side by side in one run (SPEC section 9):
+
+- I/O-bound throughput: 48 submitted executions of two 0.1 s steps (the `python` provider's
+  asyncio sleep), run by 1, 2, 4 and 8 worker processes of concurrency 1, in steps per
+  second; the 4-worker figure over the 1-worker one is the scaling (target >= 3.5x).
+- Through the queue: 200 executions of one no-op step submitted at once over 2 workers of
+  concurrency 4, in executions per second, and their claim latency (submitted -> its runner
+  started, time queued behind the others included) p50/p99; and the same latency for one
+  execution at a time to an idle worker (the wake-up and the claim alone), median and max.
+- Recovery: a worker killed with SIGKILL mid-step; the seconds until the step runs again on
+  another worker, that worker's start-up included (heartbeat 1 s, lease 2 s: the reaper
+  acts after 3 missed heartbeats).
+
+    python benchmarks/workers.py
+
+Each figure runs in a fresh schema of the database `AX_BENCH_PG_URL` (default the test
+server, postgresql://postgres@127.0.0.1:5432/test), dropped afterwards. Prints one JSON line.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+AX = str(Path(sys.executable).with_name("ax"))
+PG_URL = os.environ.get("AX_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
+AGENTS = {
+    "sleeper": {"provider": "python", "callable": "bench_agents:sleep"},
+    "noop": {"provider": "python", "callable": "bench_agents:anoop"},
+    "blocker": {"provider": "python", "callable": "bench_agents:block_first_attempt"},
+}
+
+
+def flow(name: str, steps: list[tuple[str, str, str]]) -> dict[str, Any]:
+    """Steps (key, agent, prompt), each depending on the one before."""
+    entries = []
+    for index, (key, agent, prompt) in enumerate(steps):
+        deps = [steps[index - 1][0]] if index else []
+        entries.append({"key": key, "agent": agent, "prompt": prompt, "dependencies": deps})
+    return {"name": name, "agents": AGENTS, "steps": entries}
+
+
+@contextlib.contextmanager
+def schema() -> Iterator[str]:
+    import psycopg
+
+    name = f"ax_bench_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(PG_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{name}"')
+    try:
+        yield f"{PG_URL}?schema={name}"
+    finally:
+        with psycopg.connect(PG_URL, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
+
+
+@contextlib.contextmanager
+def workers(url: str, count: int, concurrency: int, env: dict[str, str]) -> Iterator[list[Any]]:
+    full_env = {**os.environ, "AX_DB": url, **env}
+    command = [AX, "worker", "--concurrency", str(concurrency)]
+    quiet = subprocess.DEVNULL
+    procs = [
+        subprocess.Popen(
+            command, cwd=HERE, env=full_env, stdout=quiet, stderr=quiet, start_new_session=True
+        )
+        for _ in range(count)
+    ]
+    try:
+        _wait(lambda: _registered(url) >= count, 30)
+        yield procs
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def _registered(url: str) -> int:
+    from automatosx.store import open_store
+
+    store = open_store(url)
+    try:
+        fetch = store._fetch_all  # type: ignore[attr-defined]
+        if fetch("SELECT to_regclass('procrastinate_workers')")[0][0] is None:
+            return 0  # no worker has created the queue's tables yet
+        return int(fetch("SELECT COUNT(*) FROM procrastinate_workers")[0][0])
+    finally:
+        store.close()
+
+
+def _wait(check: Any, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise RuntimeError("timed out")
+        time.sleep(0.02)
+
+
+def submit_many(url: str, data: dict[str, Any], count: int) -> list[str]:
+    """Submitted in this process (no CLI start-up per execution), as `ax workflow submit`."""
+    from automatosx.api.running import prepare_run
+    from automatosx.api.workflow import Workflow
+    from automatosx.runtime.control import submit_execution
+    from automatosx.store import open_store
+    from automatosx.worker.queue import ensure_job_queue
+
+    store = open_store(url)
+    try:
+        ensure_job_queue(store)
+        prepared = prepare_run(Workflow.from_dict(data), {}, workdir=HERE)
+        return [submit_execution(store, prepared, context={}).id for _ in range(count)]
+    finally:
+        store.close()
+
+
+def wait_all(url: str, ids: list[str], timeout: float = 300) -> list[Any]:
+    from automatosx.store import open_store
+
+    store = open_store(url)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            records = [store.get_execution(i) for i in ids]
+            if all(r.is_terminal for r in records):
+                break
+            if time.monotonic() > deadline:
+                raise RuntimeError("executions did not end in time")
+            time.sleep(0.05)
+    finally:
+        store.close()
+    bad = [r for r in records if r.state != "completed"]
+    if bad:
+        raise RuntimeError(f"{len(bad)} executions ended {bad[0].state}: {bad[0].error}")
+    return records
+
+
+def io_bound(count: int, executions: int = 48) -> float:
+    """Steps per second of 0.1 s steps with `count` workers of concurrency 1."""
+    data = flow("io", [("first", "sleeper", "0.1"), ("second", "sleeper", "0.1")])
+    with schema() as url, workers(url, count, 1, {}):
+        start = time.time()
+        ids = submit_many(url, data, executions)
+        records = wait_all(url, ids)
+    end = max(r.completed_at or 0.0 for r in records)
+    return 2 * executions / (end - start)
+
+
+def through_queue(executions: int = 200) -> dict[str, float]:
+    data = flow("noop", [("only", "noop", "x")])
+    with schema() as url, workers(url, 2, 4, {}):
+        start = time.time()
+        ids = submit_many(url, data, executions)
+        records = wait_all(url, ids)
+    end = max(r.completed_at or 0.0 for r in records)
+    claims = sorted(((r.started_at or 0.0) - r.created_at) * 1000 for r in records)
+    return {
+        "queue_noop_executions_per_s": round(executions / (end - start), 1),
+        "queue_claim_p50_ms": round(statistics.median(claims), 1),
+        "queue_claim_p99_ms": round(claims[max(0, round(0.99 * len(claims)) - 1)], 1),
+    }
+
+
+def idle_claim_ms(samples: int = 20) -> list[float]:
+    """Submitted -> started, one execution at a time to an idle worker (LISTEN/NOTIFY's
+    wake-up and the claim, not time spent queued behind others), sorted."""
+    data = flow("claim", [("only", "noop", "x")])
+    latencies = []
+    with schema() as url, workers(url, 1, 1, {}):
+        for _ in range(samples):
+            (record,) = wait_all(url, submit_many(url, data, 1))
+            latencies.append(((record.started_at or 0.0) - record.created_at) * 1000)
+    return sorted(latencies)
+
+
+def kill_recovery() -> float:
+    """Seconds from a worker's SIGKILL to its step running again on another worker (the
+    blocker hangs in its first attempt and records when each attempt starts)."""
+    env = {"AX_WORKER_HEARTBEAT_S": "1", "AX_LEASE_SECONDS": "2"}
+    with tempfile.TemporaryDirectory() as tmp:
+        marks = Path(tmp) / "marks"
+        env["AX_BENCH_MARK"] = str(marks)
+
+        def attempts() -> list[str]:
+            return marks.read_text().splitlines() if marks.exists() else []
+
+        with schema() as url, workers(url, 1, 1, env) as (first,):
+            ids = submit_many(url, flow("kill", [("slow", "blocker", "x")]), 1)
+            _wait(lambda: len(attempts()) == 1, 30)
+            os.killpg(first.pid, signal.SIGKILL)
+            killed = time.time()
+            with workers(url, 1, 1, env):
+                _wait(lambda: len(attempts()) == 2, 60)
+                rerun = float(attempts()[1].split()[0])
+                wait_all(url, ids)
+    return rerun - killed
+
+
+def measure() -> dict[str, Any]:
+    scaling = {count: io_bound(count) for count in (1, 2, 4, 8)}
+    return {
+        **{f"workers_{n}_io_steps_per_s": round(v, 1) for n, v in scaling.items()},
+        "workers_4_over_1": round(scaling[4] / scaling[1], 2),
+        **through_queue(),
+        "queue_idle_claim_p50_ms": round(statistics.median(idle := idle_claim_ms()), 1),
+        "queue_idle_claim_max_ms": round(idle[-1], 1),
+        "worker_sigkill_to_rerun_s": round(kill_recovery(), 2),
+    }
+
+
+def main() -> int:
+    print(json.dumps(measure()))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
