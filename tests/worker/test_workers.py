@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from tests.conftest import RunAx
-from tests.runtime.support import agent_runs, step
+from tests.runtime.support import agent_runs, read_ledger, step, workflow, write_workflow
 from tests.worker.conftest import Workers, registered_workers, status, submit, wait_until
 from tests.worker.private_postgres import private_cluster
 
@@ -38,7 +38,7 @@ def test_submitted_executions_are_shared_by_the_workers(
     ]
     assert status(run_ax, ids[0])["state"] == "queued"  # nobody runs it yet
     workers = [start_worker("--concurrency", "1"), start_worker("--concurrency", "1")]
-    wait_until(lambda: registered_workers(pg_url) == 2)  # both claim from the start
+    wait_until(lambda: registered_workers(pg_url) == 4)  # both (a drive and an attempt loop each)
     for execution_id in ids:
         waited = run_ax("workflow", "wait", execution_id, "--timeout", "30", "--format", "json")
         assert waited.returncode == 0, waited.stderr
@@ -229,3 +229,77 @@ def test_a_postgresql_restart_mid_run_is_survived(
         assert worker.poll() is None  # it rode out the restart
         worker.send_signal(signal.SIGTERM)
         assert worker.wait(timeout=15) == 0
+
+
+def test_two_workers_share_the_steps_of_one_execution(
+    run_ax: RunAx, tmp_path: Path, start_worker: Workers, ledger: Path, pg_url: str
+) -> None:
+    """Ready steps are jobs: four parallel steps of one execution, two workers of one slot
+    each, and each worker ran some of them (the step's parent process is its worker)."""
+    workers = [start_worker("--concurrency", "1"), start_worker("--concurrency", "1")]
+    wait_until(lambda: registered_workers(pg_url) == 4)
+    branches = [step(f"s{i}", "ax:sleep=0.5") for i in range(4)]
+    execution_id = submit(
+        run_ax, tmp_path, [*branches, step("join", deps=[b["key"] for b in branches])]
+    )
+    waited = run_ax("workflow", "wait", execution_id, "--timeout", "30")
+    assert waited.returncode == 0, waited.stderr
+    runs = read_ledger(ledger)
+    ran_on = {line["ppid"] for line in runs if line["event"] == "start" and line["step"] != "join"}
+    assert ran_on == {w.pid for w in workers}
+
+
+def test_each_worker_takes_only_its_providers_steps(
+    run_ax: RunAx, tmp_path: Path, start_worker: Workers, ledger: Path
+) -> None:
+    """`--queue`: a worker that has only the `python` provider's steps and one that has
+    only the `command` provider's; a workflow with one of each: each ran where it may."""
+    (tmp_path / "caps.py").write_text(
+        "import os\n\ndef who(prompt, **_):\n    return {'pid': os.getpid()}\n"
+    )
+    python_only = start_worker("--queue", "python")
+    command_only = start_worker("--queue", "command")
+    steps = [step("py", agent="py"), step("cmd", deps=["py"])]
+    folder = tmp_path / "caps"
+    folder.mkdir()
+    path = write_workflow(
+        folder, workflow(steps, agents={"py": {"provider": "python", "callable": "caps:who"}})
+    )
+    submitted = run_ax("workflow", "submit", str(path), "--format", "json")
+    assert submitted.returncode == 0, submitted.stderr
+    execution_id = json.loads(submitted.stdout)["executionId"]
+    waited = run_ax("workflow", "wait", execution_id, "--timeout", "30", "--format", "json")
+    assert waited.returncode == 0, waited.stderr
+    output = run_ax("workflow", "output", execution_id, "py")
+    assert json.loads(output.stdout) == {"pid": python_only.pid}
+    (cmd,) = [line for line in read_ledger(ledger) if line["event"] == "start"]
+    assert cmd["ppid"] == command_only.pid
+    unknown = run_ax("worker", "--queue", "gpu-farm")
+    unknown.assert_clean_error(2)
+    assert "unknown queue 'gpu-farm'" in unknown.stderr
+
+
+def test_a_draining_worker_hands_its_attempt_on(
+    run_ax: RunAx, tmp_path: Path, start_worker: Workers, ledger: Path
+) -> None:
+    """The worker running a step's attempt (not its driver) gets SIGTERM: after its grace
+    period the attempt is stopped, and another worker with that provider runs it again."""
+    started, go = tmp_path / "started", tmp_path / "go"
+    driver = start_worker("--queue", "python")  # drives; takes no `command` step
+    execution_id = submit(
+        run_ax, tmp_path, [step("work", f"ax:announce={started} ax:wait-file={go}")]
+    )
+    wait_until(lambda: status(run_ax, execution_id)["state"] == "executing")
+    first = start_worker("--queue", "command", "--grace", "0.3")
+    wait_until(started.exists)
+    first.send_signal(signal.SIGTERM)
+    assert first.wait(timeout=15) == 0
+    started.unlink()
+    second = start_worker("--queue", "command")
+    wait_until(started.exists)  # handed on: the reaper gave the attempt a new job
+    go.touch()
+    waited = run_ax("workflow", "wait", execution_id, "--timeout", "20")
+    assert waited.returncode == 0, waited.stderr
+    starts = [line for line in read_ledger(ledger) if line["event"] == "start"]
+    assert [line["ppid"] for line in starts] == [first.pid, second.pid]
+    assert driver.poll() is None

@@ -149,18 +149,20 @@ def take_submitted(
     execution_id: str,
     *,
     prepare: Callable[..., PreparedWorkflow] = prepare_workflow,
+    executor: Executor | None = None,
 ) -> ExecutionRunner | None:
     """The runner of a submitted execution for the worker whose drive job names it: a
     `queued` one that never began starts (`workflow_started`); one that began (paused and
     queued again, or whose worker died) resumes. None when there is nothing to do: it
-    ended, it is paused, or a live runner holds it (another worker; the job is not needed)."""
+    ended, it is paused, or a live runner holds it (another worker; the job is not needed).
+    `executor`: where its attempts run (the workers' queue)."""
     execution = store.get_execution(execution_id)
     if execution.is_terminal or execution.state == "paused" or lease_is_live(execution):
         return None
     try:
         if execution.started_at is not None:
-            return resume_execution(store, execution.id, prepare=prepare)
-        return _start_queued(store, execution, prepare)
+            return resume_execution(store, execution.id, prepare=prepare, executor=executor)
+        return _start_queued(store, execution, prepare, executor)
     except StateConflictError:
         return None  # another worker took it a moment before, or it ended meanwhile
 
@@ -180,7 +182,10 @@ def requeue_submitted(store: Store, id_or_prefix: str) -> ExecutionRecord:
 
 
 def _start_queued(
-    store: Store, execution: ExecutionRecord, prepare: Callable[..., PreparedWorkflow]
+    store: Store,
+    execution: ExecutionRecord,
+    prepare: Callable[..., PreparedWorkflow],
+    executor: Executor | None,
 ) -> ExecutionRunner:
     subworkflows = stored_subworkflows(store, execution)
     prepared = prepare(
@@ -207,7 +212,9 @@ def _start_queued(
             now=now,
         )
 
-    return build_runner(store, lease, prepared, execution.context, instances, opening, seconds)
+    return build_runner(
+        store, lease, prepared, execution.context, instances, opening, seconds, executor=executor
+    )
 
 
 def stored_definition(store: Store, execution: ExecutionRecord) -> WorkflowDefinition:
@@ -250,6 +257,7 @@ def resume_execution(
     on_commit: CommitObserver | None = None,
     cache: CacheMode = "use",
     attach: bool = False,
+    executor: Executor | None = None,
 ) -> ExecutionRunner:
     """Take over a paused or orphaned execution and return the runner that continues it,
     in the directory it started in. A sub-workflow's child is continued by its parent
@@ -296,6 +304,7 @@ def resume_execution(
         seconds,
         on_commit=on_commit,
         cache=cache,
+        executor=executor,
     )
 
 
@@ -310,10 +319,12 @@ def build_runner(
     *,
     on_commit: CommitObserver | None = None,
     cache: CacheMode = "use",
+    executor: Executor | None = None,
 ) -> ExecutionRunner:
     """The runner of a new or resumed execution, or of a child execution its parent's
     write just created (and leased), starting with its `opening` operations; when some
-    step is cached (and `cache` is not "off"), its attempts go through the result cache."""
+    step is cached (and `cache` is not "off"), its attempts go through the result cache.
+    Attempts run in this process unless an `executor` says where (`ax worker`'s queue)."""
     definition = prepared.definition
     table = InstanceTable(
         prepared.graph, prepared.plans, instances, parallelism=definition.config.parallelism
@@ -330,7 +341,8 @@ def build_runner(
 
         run.children = SubworkflowRunner(store, lease.execution_id, prepared, seconds, cache)
     async_store = AsyncStore(store)
-    executor: Executor = LocalExecutor(prepared.router)
+    if executor is None:
+        executor = LocalExecutor(prepared.router)
     if cache != "off" and any(plan.cache for plan in prepared.plans.values()):
         executor = CachingExecutor(
             executor,

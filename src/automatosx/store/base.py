@@ -253,6 +253,45 @@ class Store(Protocol):
         AxError on a store without the queue (SQLite)."""
         ...
 
+    # ---- attempts dispatched to other workers (store/dispatch.py; PostgreSQL only) ----
+    def dispatch_attempt(
+        self,
+        dispatch_id: str,
+        *,
+        execution_id: str,
+        step_key: str,
+        attempt: int,
+        queue_name: str,
+        call: dict[str, Any],
+        priority: int,
+    ) -> None:
+        """Store the call and defer its job on `queue_name`, in one transaction."""
+        ...
+
+    def claim_dispatch(self, dispatch_id: str, worker: str) -> dict[str, Any] | None:
+        """The call to make, now `worker`'s; None if it was answered or cancelled."""
+        ...
+
+    def answer_dispatch(self, dispatch_id: str, worker: str, outcome: dict[str, Any]) -> bool:
+        """Record the outcome if `worker` still runs the attempt (True if recorded)."""
+        ...
+
+    def dispatch_answers(self, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """The outcomes recorded for these dispatches (the others are still out)."""
+        ...
+
+    def cancel_dispatch(self, dispatch_id: str) -> None:
+        """Nobody waits for it any more: marked, and its job aborted wherever it runs."""
+        ...
+
+    def redefer_dispatches(self) -> int:
+        """A new job for each dispatch still awaited whose job will not run; how many."""
+        ...
+
+    def cancel_dispatches(self, execution_id: str) -> int:
+        """Every attempt of the execution still out (its runner is gone), as above."""
+        ...
+
     # ---- analytics (store/stats.py) ----
     def stats(self, *, since: float, workflow_name: str | None = None) -> StatsReport:
         """Statistics of the executions started at or after `since` (epoch seconds), of

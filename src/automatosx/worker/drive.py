@@ -19,24 +19,31 @@ from automatosx.api.running import send_trace
 from automatosx.errors import LeaseLostError
 from automatosx.runtime.control import take_submitted
 from automatosx.store.queue_jobs import DRIVE_QUEUE, DRIVE_TASK
+from automatosx.worker.queue_executor import QueueExecutor
 
 if TYPE_CHECKING:
     import procrastinate
 
     from automatosx.runtime.engine import ExecutionRunner
     from automatosx.store.base import Store
+    from automatosx.worker.answers import AnswerBoard
 
 log = logging.getLogger(__name__)
 
 
-def register_drive(app: procrastinate.App, store: Store) -> None:
-    """The drive task on `app`, running executions from `store`."""
+def register_drive(app: procrastinate.App, store: Store, answers: AnswerBoard) -> None:
+    """The drive task on `app`, running executions from `store`; their attempts are jobs on
+    the providers' queues (any worker runs them), answered through `answers`."""
 
     @app.task(name=DRIVE_TASK, queue=DRIVE_QUEUE)
     async def drive(execution_id: str) -> str:
-        runner = await asyncio.to_thread(take_submitted, store, execution_id)
+        execution = await asyncio.to_thread(store.get_execution, execution_id)
+        executor = QueueExecutor(store, answers, priority=execution.priority)
+        runner = await asyncio.to_thread(take_submitted, store, execution_id, executor=executor)
         if runner is None:
             return "nothing to do"
+        # attempts a dead runner dispatched: stopped wherever they still run
+        await asyncio.to_thread(store.cancel_dispatches, execution_id)
         try:
             outcome = await runner.run()
         except asyncio.CancelledError:

@@ -5,6 +5,8 @@
 - Submitted executions that are not finished or paused, have no live runner and no job
   waiting or running get one (`Store.enqueue_drive`; the lock keeps it to one). This is
   the store's word, not the queue's: it also covers a job that failed or was stopped.
+- Dispatched attempts still awaited whose job will not run (a draining worker stopped it,
+  or it failed) get a new one (`Store.redefer_dispatches`).
 """
 
 from __future__ import annotations
@@ -44,6 +46,9 @@ async def reap_once(app: procrastinate.App, store: Store, heartbeat_s: float) ->
         await app.job_manager.retry_job(job)
         log.info("job %s of a worker gone silent runs again", job.id)
     await asyncio.to_thread(requeue_unattended, store)
+    redeferred = await asyncio.to_thread(store.redefer_dispatches)
+    if redeferred:
+        log.info("%d dispatched attempts whose job had stopped run again", redeferred)
 
 
 def requeue_unattended(store: Store) -> list[str]:

@@ -12,49 +12,110 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import signal
 import socket
+from collections.abc import Sequence
+from typing import Any, get_args
 
+from automatosx.definition.models import ProviderName
 from automatosx.errors import AxError
 from automatosx.settings import is_postgres_url, worker_heartbeat_s
 from automatosx.store.postgres import PostgresStore
 from automatosx.store.queue_jobs import DRIVE_QUEUE, NEEDS_POSTGRES
+from automatosx.worker.answers import AnswerBoard
+from automatosx.worker.attempt import register_attempt
 from automatosx.worker.drive import register_drive
 from automatosx.worker.queue import ensure_job_queue, job_queue_app
+from automatosx.worker.queue_executor import QUEUE_PREFIX
 from automatosx.worker.reaper import reap_forever
 
 DEFAULT_GRACE_S = 30.0
+FETCH_POLL_S = 0.2
 
 
-def serve(url: str, *, concurrency: int, grace_s: float = DEFAULT_GRACE_S) -> None:
-    """Run a worker on the store at `url` (PostgreSQL, else AxError) until a stop signal."""
+def serve(
+    url: str,
+    *,
+    concurrency: int,
+    queues: Sequence[str] = (),
+    grace_s: float = DEFAULT_GRACE_S,
+) -> None:
+    """Run a worker on the store at `url` (PostgreSQL, else AxError) until a stop signal:
+    up to `concurrency` executions driven and `concurrency` attempts run at once, the
+    attempts of the providers named in `queues` (default: every provider's)."""
     heartbeat = worker_heartbeat_s()
+    names = list(queues) or provider_queues()
+    unknown = sorted(set(names) - set(provider_queues()))
+    if unknown:
+        raise AxError(
+            f"unknown queue {unknown[0]!r}: a queue is a provider's name, one of "
+            + ", ".join(provider_queues())
+        )
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    asyncio.run(_serve(url, concurrency=concurrency, heartbeat_s=heartbeat, grace_s=grace_s))
+    asyncio.run(
+        _serve(url, concurrency=concurrency, queues=names, heartbeat_s=heartbeat, grace_s=grace_s)
+    )
 
 
-async def _serve(url: str, *, concurrency: int, heartbeat_s: float, grace_s: float) -> None:
+def provider_queues() -> list[str]:
+    """Every attempt queue: one per provider, and `default` (agents that name none)."""
+    return [*get_args(ProviderName), "default"]
+
+
+async def _serve(
+    url: str, *, concurrency: int, queues: list[str], heartbeat_s: float, grace_s: float
+) -> None:
     if not is_postgres_url(url):
         raise AxError(NEEDS_POSTGRES)
-    # a connection for each running execution's commits, and one for the reaper
-    store = ensure_job_queue(PostgresStore(url, max_connections=concurrency + 2))
-    app = job_queue_app(store, connections=concurrency + 1)  # claims, finishes, LISTEN
-    register_drive(app, store)
+    # connections: the drivers' commits and dispatches, the attempts' answers, the reaper
+    store = ensure_job_queue(PostgresStore(url, max_connections=2 * concurrency + 2))
+    app = job_queue_app(store, connections=2 * concurrency + 2)  # claims, finishes, LISTEN
+    answers = AnswerBoard(store)
+    register_drive(app, store, answers)
+    register_attempt(app, store)
+    me = f"{socket.gethostname()}:{os.getpid()}"
+    options: dict[str, Any] = {
+        "concurrency": concurrency,
+        "update_heartbeat_interval": heartbeat_s,
+        "stalled_worker_timeout": 3 * heartbeat_s,
+        "shutdown_graceful_timeout": grace_s,
+        # procrastinate clears its "new job" flag after a fetch that found nothing, so a
+        # NOTIFY landing during that fetch is lost; a step's next job is deferred just as
+        # its previous one ends, which hits that often: look again this soon when idle
+        "fetch_job_polling_interval": FETCH_POLL_S,
+        "install_signal_handlers": False,  # one handler below stops both
+    }
     stop = asyncio.Event()
     try:
         async with app.open_async():
+            answers.start()
+            loops = [
+                asyncio.create_task(
+                    app.run_worker_async(queues=[DRIVE_QUEUE], name=f"{me} drive", **options)
+                ),
+                asyncio.create_task(
+                    app.run_worker_async(
+                        queues=[QUEUE_PREFIX + name for name in queues],
+                        name=f"{me} attempts",
+                        **options,
+                    )
+                ),
+            ]
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, _drain, loops)
             reaper = asyncio.create_task(reap_forever(app, store, heartbeat_s, stop))
             try:
-                await app.run_worker_async(
-                    queues=[DRIVE_QUEUE],
-                    concurrency=concurrency,
-                    name=f"{socket.gethostname()}:{os.getpid()}",
-                    update_heartbeat_interval=heartbeat_s,
-                    stalled_worker_timeout=3 * heartbeat_s,
-                    shutdown_graceful_timeout=grace_s,
-                    install_signal_handlers=True,
-                )
+                await asyncio.gather(*loops, return_exceptions=True)
             finally:
                 stop.set()
                 await reaper
+                await answers.close()
     finally:
         store.close()
+
+
+def _drain(loops: list[asyncio.Task[None]]) -> None:
+    """Stop claiming; procrastinate lets running jobs go on for the grace period."""
+    for task in loops:
+        task.cancel()

@@ -1,6 +1,6 @@
 """A test agent for the `command` provider that records what it did to a ledger file.
 
-Each run appends JSON lines `{"event": "start"|"end", "step", "attempt", "pid", "pgid",
+Each run appends JSON lines `{"event": "start"|"end", "step", "attempt", "pid", "ppid", "pgid",
 "t"}` to the file named by `AX_TEST_LEDGER` (O_APPEND writes of one line are atomic), so
 tests check ordering, overlap and re-runs from timestamps the agent itself recorded.
 
@@ -43,6 +43,7 @@ def record(event: str, **extra: object) -> None:
         "key": os.environ.get("AX_IDEMPOTENCY_KEY"),
         "agent": os.environ.get("AX_AGENT"),
         "pid": os.getpid(),
+        "ppid": os.getppid(),  # the runner (or worker) that started it
         "pgid": os.getpgid(0),
         "t": time.time(),
         **extra,
