@@ -112,6 +112,25 @@ def worker_heartbeat_s(environ: Mapping[str, str] | None = None) -> float:
     return value
 
 
+def provider_limits(environ: Mapping[str, str] | None = None) -> dict[str, int]:
+    """`AX_PROVIDER_LIMITS`: at most this many calls at once to a provider across all
+    `ax worker` processes, as `claude-code=4,openai=16` (unlisted providers: no limit).
+    Every worker should be given the same value."""
+    raw = _raw("AX_PROVIDER_LIMITS", environ)
+    limits: dict[str, int] = {}
+    if not raw:
+        return limits
+    for entry in raw.split(","):
+        name, sep, count = (part.strip() for part in entry.partition("="))
+        if not (sep and name and count.isascii() and count.isdigit() and int(count) > 0):
+            raise SettingError(
+                "AX_PROVIDER_LIMITS must be PROVIDER=N pairs separated by commas, such as "
+                f"claude-code=4,openai=16; got {entry.strip()!r}"
+            )
+        limits[name] = int(count)
+    return limits
+
+
 def local_threads(environ: Mapping[str, str] | None = None) -> int | None:
     """`AX_LOCAL_THREADS`: CPU threads for the embedded model."""
     return _positive_int("AX_LOCAL_THREADS", environ)
@@ -195,6 +214,7 @@ _CHECKS: tuple[Callable[[Mapping[str, str] | None], object], ...] = (
     db_sync,
     lease_seconds,
     worker_heartbeat_s,
+    provider_limits,
     local_threads,
     http_max_in_flight,
     user,

@@ -303,3 +303,57 @@ def test_a_draining_worker_hands_its_attempt_on(
     starts = [line for line in read_ledger(ledger) if line["event"] == "start"]
     assert [line["ppid"] for line in starts] == [first.pid, second.pid]
     assert driver.poll() is None
+
+
+def test_a_provider_limit_holds_across_all_workers(
+    run_ax: RunAx, tmp_path: Path, start_worker: Workers, ledger: Path, ax_env: dict[str, str]
+) -> None:
+    """AX_PROVIDER_LIMITS=command=2: two workers with 3 slots each, six parallel steps of
+    one provider: never more than 2 run at once (and 2 do), whichever worker runs them."""
+    ax_env["AX_PROVIDER_LIMITS"] = "command=2"
+    workers = [start_worker("--concurrency", "3"), start_worker("--concurrency", "3")]
+    branches = [step(f"s{i}", "ax:sleep=0.3") for i in range(6)]
+    data = workflow(branches, config={"parallelism": 6})
+    folder = tmp_path / "limited"
+    folder.mkdir()
+    submitted = run_ax("workflow", "submit", str(write_workflow(folder, data)), "--format", "json")
+    assert submitted.returncode == 0, submitted.stderr
+    execution_id = json.loads(submitted.stdout)["executionId"]
+    waited = run_ax("workflow", "wait", execution_id, "--timeout", "30")
+    assert waited.returncode == 0, waited.stderr
+    runs = agent_runs(ledger)
+    assert len(runs) == 6
+    edges = sorted([(r.start, 1) for r in runs] + [(r.end or 0.0, -1) for r in runs])
+    running = peak = 0
+    for _, change in edges:
+        running += change
+        peak = max(peak, running)
+    assert peak == 2
+    assert {line["ppid"] for line in read_ledger(ledger)} <= {w.pid for w in workers}
+    bad = run_ax("worker", env={"AX_PROVIDER_LIMITS": "command=lots"})
+    bad.assert_clean_error(2)
+    assert "AX_PROVIDER_LIMITS must be PROVIDER=N pairs" in bad.stderr
+
+
+def test_the_python_api_resumes_a_submitted_execution_through_the_workers(
+    run_ax: RunAx, tmp_path: Path, start_worker: Workers, pg_url: str
+) -> None:
+    """`Client.resume` of a paused submitted execution hands it back to the workers and
+    returns once they have run it (it does not run it in the calling process)."""
+    from automatosx.api import Client
+
+    started, go = tmp_path / "started", tmp_path / "go"
+    execution_id = submit(
+        run_ax,
+        tmp_path,
+        [step("a", f"ax:announce={started} ax:wait-file={go}"), step("b", deps=["a"])],
+    )
+    worker = start_worker()
+    wait_until(started.exists)
+    assert run_ax("workflow", "pause", execution_id).returncode == 0
+    go.touch()  # a finishes; b does not start
+    wait_until(lambda: status(run_ax, execution_id)["state"] == "paused")
+    result = Client(pg_url).resume(execution_id)
+    assert result.state == "completed"
+    here = f"{os.uname().nodename}:{worker.pid}"
+    assert owners(run_ax, execution_id) == [here, here]  # started, then resumed, by the worker

@@ -292,6 +292,22 @@ class Store(Protocol):
         """Every attempt of the execution still out (its runner is gone), as above."""
         ...
 
+    # ---- per-provider concurrency across workers (store/provider_slots.py) ----
+    def take_provider_slot(
+        self, provider: str, limit: int, holder: str, *, now: float, until: float
+    ) -> int | None:
+        """A free slot of `provider` (of `limit`), now `holder`'s until `until`; None if
+        all are taken."""
+        ...
+
+    def renew_provider_slot(self, provider: str, slot: int, holder: str, *, until: float) -> bool:
+        """The holder's slot kept until `until` (False: it had expired and was taken)."""
+        ...
+
+    def free_provider_slot(self, provider: str, slot: int, holder: str) -> None:
+        """The holder's call ended: the slot is free."""
+        ...
+
     # ---- analytics (store/stats.py) ----
     def stats(self, *, since: float, workflow_name: str | None = None) -> StatsReport:
         """Statistics of the executions started at or after `since` (epoch seconds), of

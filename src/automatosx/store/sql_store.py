@@ -26,6 +26,7 @@ from automatosx.store.approvals import ApprovalQueries
 from automatosx.store.cache import CacheQueries
 from automatosx.store.codec import ColumnCodec, load_json
 from automatosx.store.dispatch import DispatchQueries
+from automatosx.store.provider_slots import ProviderSlotQueries
 from automatosx.store.queue_jobs import QueueCommands
 from automatosx.store.records import (
     TERMINAL_STATES,
@@ -67,7 +68,15 @@ SELECT_EXECUTION = f"SELECT {EXECUTION_COLUMNS} FROM {EXECUTION_FROM}"
 VIEWS = ("workflow_execution_summary", "workflow_step_summary", "workflow_recent_runs")
 
 
-class SqlStore(ApprovalQueries, CacheQueries, DispatchQueries, QueueCommands, StatsQueries, ABC):
+class SqlStore(
+    ApprovalQueries,
+    CacheQueries,
+    DispatchQueries,
+    ProviderSlotQueries,
+    QueueCommands,
+    StatsQueries,
+    ABC,
+):
     """Implements `automatosx.store.base.Store` over a dialect's connections."""
 
     dialect: ClassVar[str]

@@ -17,6 +17,7 @@ A worker that dies is found by its missing heartbeats, and its jobs run again el
 - `queue_executor`, `wire`: its attempts dispatched as jobs, the call and outcome as JSON.
 - `attempt`: the job that runs one dispatched attempt.
 - `answers`: where drivers wait for answers (LISTEN/NOTIFY, a slow poll behind it).
+- `provider_limits`: `AX_PROVIDER_LIMITS`, slots in the store shared by every worker.
 - `reaper`: stalled jobs retried; submitted executions without a runner or a job given one.
 - `serve`: the worker process (concurrency, queues, graceful drain on SIGTERM).
 """

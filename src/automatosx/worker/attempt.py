@@ -20,20 +20,23 @@ from automatosx.agents.registry import AgentRegistry
 from automatosx.agents.router import Router
 from automatosx.runtime.step_attempt import compile_output_schema, run_attempt
 from automatosx.store.dispatch import ATTEMPT_TASK
+from automatosx.worker.queue_executor import QUEUE_PREFIX, attempt_queue
 from automatosx.worker.wire import call_from_json, outcome_to_json
 
 if TYPE_CHECKING:
     import procrastinate
 
     from automatosx.store.base import Store
+    from automatosx.worker.provider_limits import ProviderLimiter
 
 
 def worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def register_attempt(app: procrastinate.App, store: Store) -> None:
-    """The attempt task on `app` (its queue is given per job: the provider's)."""
+def register_attempt(app: procrastinate.App, store: Store, limiter: ProviderLimiter) -> None:
+    """The attempt task on `app` (its queue is given per job: the provider's), each call
+    within its provider's limit across workers (`limiter`)."""
     me = worker_id()
 
     @app.task(name=ATTEMPT_TASK)
@@ -46,7 +49,9 @@ def register_attempt(app: procrastinate.App, store: Store) -> None:
         router = Router(registry, workdir=call.workdir)
         schema = call.output_schema
         validator = compile_output_schema(schema) if schema is not None else None
-        outcome = await run_attempt(router, call, started_at=time.time(), validator=validator)
+        async with limiter.slot(attempt_queue(call.agent).removeprefix(QUEUE_PREFIX)):
+            started = time.time()
+            outcome = await run_attempt(router, call, started_at=started, validator=validator)
         recorded = await asyncio.to_thread(
             store.answer_dispatch, dispatch_id, me, outcome_to_json(outcome)
         )

@@ -19,12 +19,13 @@ from typing import Any, get_args
 
 from automatosx.definition.models import ProviderName
 from automatosx.errors import AxError
-from automatosx.settings import is_postgres_url, worker_heartbeat_s
+from automatosx.settings import is_postgres_url, provider_limits, worker_heartbeat_s
 from automatosx.store.postgres import PostgresStore
 from automatosx.store.queue_jobs import DRIVE_QUEUE, NEEDS_POSTGRES
 from automatosx.worker.answers import AnswerBoard
 from automatosx.worker.attempt import register_attempt
 from automatosx.worker.drive import register_drive
+from automatosx.worker.provider_limits import ProviderLimiter
 from automatosx.worker.queue import ensure_job_queue, job_queue_app
 from automatosx.worker.queue_executor import QUEUE_PREFIX
 from automatosx.worker.reaper import reap_forever
@@ -45,16 +46,21 @@ def serve(
     attempts of the providers named in `queues` (default: every provider's)."""
     heartbeat = worker_heartbeat_s()
     names = list(queues) or provider_queues()
-    unknown = sorted(set(names) - set(provider_queues()))
-    if unknown:
-        raise AxError(
-            f"unknown queue {unknown[0]!r}: a queue is a provider's name, one of "
-            + ", ".join(provider_queues())
-        )
+    limits = provider_limits()
+    for what, given in (("queue", names), ("provider in AX_PROVIDER_LIMITS", list(limits))):
+        unknown = sorted(set(given) - set(provider_queues()))
+        if unknown:
+            raise AxError(
+                f"unknown {what} {unknown[0]!r}: a provider's name, one of "
+                + ", ".join(provider_queues())
+            )
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     asyncio.run(
-        _serve(url, concurrency=concurrency, queues=names, heartbeat_s=heartbeat, grace_s=grace_s)
-    )
+        _serve(
+            url, concurrency=concurrency, queues=names, limits=limits, heartbeat_s=heartbeat,
+            grace_s=grace_s,
+        )
+    )  # fmt: skip
 
 
 def provider_queues() -> list[str]:
@@ -63,7 +69,13 @@ def provider_queues() -> list[str]:
 
 
 async def _serve(
-    url: str, *, concurrency: int, queues: list[str], heartbeat_s: float, grace_s: float
+    url: str,
+    *,
+    concurrency: int,
+    queues: list[str],
+    limits: dict[str, int],
+    heartbeat_s: float,
+    grace_s: float,
 ) -> None:
     if not is_postgres_url(url):
         raise AxError(NEEDS_POSTGRES)
@@ -72,8 +84,9 @@ async def _serve(
     app = job_queue_app(store, connections=2 * concurrency + 2)  # claims, finishes, LISTEN
     answers = AnswerBoard(store)
     register_drive(app, store, answers)
-    register_attempt(app, store)
     me = f"{socket.gethostname()}:{os.getpid()}"
+    limiter = ProviderLimiter(store, limits, holder=me, heartbeat_s=heartbeat_s)
+    register_attempt(app, store, limiter)
     options: dict[str, Any] = {
         "concurrency": concurrency,
         "update_heartbeat_interval": heartbeat_s,
