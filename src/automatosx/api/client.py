@@ -34,10 +34,12 @@ from automatosx.api.running import (
     _callables,
     drive,
     execution_result,
+    requeue_if_submitted,
     resume_run,
     run_to_end,
     run_workflow,
     run_workflow_async,
+    wait_until_ended,
 )
 from automatosx.views.timestamps import DEFAULT_STATS_SINCE
 
@@ -184,6 +186,10 @@ class Client:
         stored). Refused (`StateConflictError`) while its runner is alive."""
         refuse_running_loop("Client.resume", "Client.resume_async")
         with self._store(create=False) as store:
+            submitted = requeue_if_submitted(store, id)
+            if submitted is not None:  # the workers run it: wait for them
+                wait_until_ended(store, submitted.id)
+                return execution_result(store, submitted.id)
             runner = resume_run(store, id, agents=_callables(agents), cache=cache)
             drive(runner)
             return execution_result(store, runner.execution_id)
@@ -193,6 +199,12 @@ class Client:
     ) -> ExecutionResult:
         """`resume` on the running event loop."""
         with self._store(create=False) as store:
+            submitted = requeue_if_submitted(store, id)
+            if submitted is not None:  # the workers run it: wait for them
+                import asyncio
+
+                await asyncio.to_thread(wait_until_ended, store, submitted.id)
+                return execution_result(store, submitted.id)
             runner = resume_run(store, id, agents=_callables(agents), cache=cache)
             await run_to_end(runner)
             return execution_result(store, runner.execution_id)

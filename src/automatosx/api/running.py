@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from automatosx.runtime.engine import CommitObserver, ExecutionOutcome, ExecutionRunner
     from automatosx.runtime.preparation import PreparedWorkflow
     from automatosx.store.base import Store
+    from automatosx.store.records import ExecutionRecord
 
 AgentCallables = Mapping[str, Callable[..., Any]]
 WorkflowLike = Workflow | Mapping[str, Any] | str | os.PathLike[str]
@@ -190,6 +191,27 @@ def resume_run(
         on_commit=on_commit,
         cache=cache,
     )
+
+
+def requeue_if_submitted(store: Store, id_or_prefix: str) -> ExecutionRecord | None:
+    """`resume` of an execution submitted to the workers: it goes back to them (queued
+    again), and its record is returned; None for any other execution (resume it here)."""
+    from automatosx.runtime.control import requeue_submitted
+
+    execution = store.get_execution(id_or_prefix)
+    if execution.queue_name is None:
+        return None
+    return requeue_submitted(store, execution.id)
+
+
+def wait_until_ended(store: Store, execution_id: str, poll_s: float = 0.1) -> None:
+    """Until the execution ends or pauses (a submitted one, run by the workers)."""
+    import time
+
+    from automatosx.runtime.engine import EXIT_CODES
+
+    while store.get_execution(execution_id).state not in EXIT_CODES:
+        time.sleep(poll_s)
 
 
 def prepare(

@@ -107,16 +107,21 @@ def resume_command(
     """Continue a paused execution, or one whose runner died, in the foreground (one
     submitted to the workers goes back to them). (The cache flags apply to what runs from
     now on; a resume without them uses the cache.)"""
-    from automatosx.api.running import resume_run
+    from automatosx.api.running import requeue_if_submitted, resume_run
     from automatosx.runtime.control import stored_definition
     from automatosx.store import opened_store
 
     cache = cache_mode(no_cache=no_cache, refresh_cache=refresh_cache)
 
     with opened_store(create=False) as store:  # nothing to act on: create nothing
+        submitted = requeue_if_submitted(store, id)
+        if submitted is not None:  # the workers continue it
+            if format is OutputFormat.json:
+                print_json({"executionId": submitted.id, "state": submitted.state})
+            else:
+                console.print(f"Queued {submitted.id} for the workers again.")
+            return 0
         execution = store.get_execution(id)
-        if execution.queue_name is not None:  # submitted: the workers continue it
-            return _requeue(store, execution.id, format)
         definition = stored_definition(store, execution)
         with _progress(definition, format) as view:
             if view is not None:
@@ -129,17 +134,6 @@ def resume_command(
             outcome = drive(runner)
         report(store, outcome.execution_id, format)
     return outcome.exit_code
-
-
-def _requeue(store: Store, execution_id: str, format: OutputFormat) -> int:
-    from automatosx.runtime.control import requeue_submitted
-
-    execution = requeue_submitted(store, execution_id)
-    if format is OutputFormat.json:
-        print_json({"executionId": execution.id, "state": execution.state})
-    else:
-        console.print(f"Queued {execution.id} for the workers again.")
-    return 0
 
 
 @workflow_app.command("pause")

@@ -13,7 +13,7 @@ import contextlib
 import threading
 from typing import TYPE_CHECKING
 
-from automatosx.api.running import drive, resume_run
+from automatosx.api.running import drive, requeue_if_submitted, resume_run
 from automatosx.errors import AxError
 from automatosx.runtime.control import pause_execution
 
@@ -33,6 +33,9 @@ class BackgroundRunners:
     def resume(self, id_or_prefix: str) -> str:
         """Take the execution over and start driving it; its full ID. Raises what
         `ax workflow resume` raises (NotFoundError, StateConflictError)."""
+        submitted = requeue_if_submitted(self._store, id_or_prefix)
+        if submitted is not None:  # the workers run it, not this server
+            return submitted.id
         runner = resume_run(self._store, id_or_prefix)
         thread = threading.Thread(
             target=self._drive, args=(runner,), name=f"ax-ui-run-{runner.execution_id[:8]}",
