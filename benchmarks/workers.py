@@ -7,11 +7,15 @@
   concurrency 4, in executions per second, and their claim latency (submitted -> its runner
   started, time queued behind the others included) p50/p99; and the same latency for one
   execution at a time to an idle worker (the wake-up and the claim alone), median and max.
+- DBOS queues on the same PostgreSQL, in the same run: the I/O-bound executions with 1 and
+  4 DBOS worker processes, and the no-op ones over 2 of concurrency 4, at DBOS's default
+  1 s queue polling and at 50 ms (`benchmarks/peers`, its own virtualenv; skip with
+  `--no-dbos`).
 - Recovery: a worker killed with SIGKILL mid-step; the seconds until the step runs again on
   another worker, that worker's start-up included (heartbeat 1 s, lease 2 s: the reaper
   acts after 3 missed heartbeats).
 
-    python benchmarks/workers.py
+    python benchmarks/workers.py [--no-dbos]
 
 Each figure runs in a fresh schema of the database `AX_BENCH_PG_URL` (default the test
 server, postgresql://postgres@127.0.0.1:5432/test), dropped afterwards. Prints one JSON line.
@@ -207,7 +211,70 @@ def kill_recovery() -> float:
     return rerun - killed
 
 
-def measure() -> dict[str, Any]:
+# ---- the same shapes on DBOS queues (benchmarks/peers: its own virtualenv) ----
+
+
+@contextlib.contextmanager
+def dbos_database() -> Iterator[str]:
+    import psycopg
+
+    name = f"ax_bench_dbos_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(PG_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield PG_URL.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with psycopg.connect(PG_URL, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def dbos_run(
+    python: Path, count: int, concurrency: int, workflow: str, n: int, polling_s: float
+) -> float:
+    """Seconds for `n` enqueued workflows with `count` DBOS worker processes."""
+    script = str(HERE / "peers" / "dbos_queue.py")
+    with dbos_database() as url:
+        procs = []
+        try:
+            for index in range(count):
+                args = ["worker", url, f"w{index}", str(concurrency), str(polling_s)]
+                proc = subprocess.Popen(
+                    [str(python), script, *args],
+                    stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                    start_new_session=True,
+                )  # fmt: skip
+                procs.append(proc)
+                assert proc.stdout is not None
+                if proc.stdout.readline().strip() != "ready":  # one at a time: migrations
+                    raise RuntimeError("a DBOS worker did not start")
+            done = subprocess.run(
+                [str(python), script, "enqueue", url, workflow, str(n)],
+                capture_output=True, text=True, timeout=600, check=True,
+            )  # fmt: skip
+            return float(json.loads(done.stdout)["seconds"])
+        finally:
+            for proc in procs:
+                if proc.poll() is None:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+
+
+def dbos_figures(executions: int = 48) -> dict[str, float]:
+    import peers
+
+    python = peers.ensure_venv()
+    figures: dict[str, float] = {}
+    for polling_s, label in ((1.0, "default_poll"), (0.05, "poll_50ms")):
+        one = 2 * executions / dbos_run(python, 1, 1, "io_flow", executions, polling_s)
+        four = 2 * executions / dbos_run(python, 4, 1, "io_flow", executions, polling_s)
+        figures[f"dbos_{label}_workers_1_io_steps_per_s"] = round(one, 1)
+        figures[f"dbos_{label}_workers_4_io_steps_per_s"] = round(four, 1)
+        noop = dbos_run(python, 2, 4, "noop_flow", 200, polling_s)
+        figures[f"dbos_{label}_queue_noop_executions_per_s"] = round(200 / noop, 1)
+    return figures
+
+
+def measure(*, with_dbos: bool = True) -> dict[str, Any]:
     scaling = {count: io_bound(count) for count in (1, 2, 4, 8)}
     return {
         **{f"workers_{n}_io_steps_per_s": round(v, 1) for n, v in scaling.items()},
@@ -216,11 +283,12 @@ def measure() -> dict[str, Any]:
         "queue_idle_claim_p50_ms": round(statistics.median(idle := idle_claim_ms()), 1),
         "queue_idle_claim_max_ms": round(idle[-1], 1),
         "worker_sigkill_to_rerun_s": round(kill_recovery(), 2),
+        **(dbos_figures() if with_dbos else {}),
     }
 
 
 def main() -> int:
-    print(json.dumps(measure()))
+    print(json.dumps(measure(with_dbos="--no-dbos" not in sys.argv[1:])))
     return 0
 
 
