@@ -91,15 +91,14 @@ def workers(url: str, count: int, concurrency: int, env: dict[str, str]) -> Iter
             proc.wait()
 
 
-def _registered(url: str) -> int:
+def _registered(pg_url: str) -> int:
+    """Worker loops alive (`worker.queue.registered_workers`), read from `pg_url`."""
     from automatosx.store import open_store
+    from automatosx.worker.queue import registered_workers
 
-    store = open_store(url)
+    store = open_store(pg_url)
     try:
-        fetch = store._fetch_all  # type: ignore[attr-defined]
-        if fetch("SELECT to_regclass('procrastinate_workers')")[0][0] is None:
-            return 0  # no worker has created the queue's tables yet
-        return int(fetch("SELECT COUNT(*) FROM procrastinate_workers")[0][0])
+        return registered_workers(store)
     finally:
         store.close()
 

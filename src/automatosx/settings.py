@@ -79,7 +79,11 @@ def db_sync(environ: Mapping[str, str] | None = None) -> str | None:
 
 def lease_seconds(environ: Mapping[str, str] | None = None) -> float | None:
     """`AX_LEASE_SECONDS`: a positive number of seconds (fractions allowed: tests use ~1 s)."""
-    raw = _raw("AX_LEASE_SECONDS", environ)
+    return _positive_seconds("AX_LEASE_SECONDS", environ)
+
+
+def _positive_seconds(name: str, environ: Mapping[str, str] | None) -> float | None:
+    raw = _raw(name, environ)
     if not raw:
         return None
     try:
@@ -87,7 +91,7 @@ def lease_seconds(environ: Mapping[str, str] | None = None) -> float | None:
     except ValueError:
         value = math.nan
     if not (math.isfinite(value) and value > 0):
-        raise SettingError(f"AX_LEASE_SECONDS must be a positive number of seconds, got {raw!r}")
+        raise SettingError(f"{name} must be a positive number of seconds, got {raw!r}")
     return value
 
 
@@ -98,18 +102,7 @@ def worker_heartbeat_s(environ: Mapping[str, str] | None = None) -> float:
     """`AX_WORKER_HEARTBEAT_S`: how often an `ax worker` tells the queue it is alive
     (default 10 s); one silent for 3 heartbeats is presumed dead and its jobs run again
     elsewhere."""
-    raw = _raw("AX_WORKER_HEARTBEAT_S", environ)
-    if not raw:
-        return DEFAULT_WORKER_HEARTBEAT_S
-    try:
-        value = float(raw)
-    except ValueError:
-        value = math.nan
-    if not (math.isfinite(value) and value > 0):
-        raise SettingError(
-            f"AX_WORKER_HEARTBEAT_S must be a positive number of seconds, got {raw!r}"
-        )
-    return value
+    return _positive_seconds("AX_WORKER_HEARTBEAT_S", environ) or DEFAULT_WORKER_HEARTBEAT_S
 
 
 def provider_limits(environ: Mapping[str, str] | None = None) -> dict[str, int]:

@@ -17,6 +17,7 @@ import pytest
 
 from tests.conftest import AX, RunAx
 from tests.runtime.support import workflow, write_workflow
+from tests.web.conftest import serve  # noqa: F401  (the dashboard, for the worker tests)
 
 pytestmark = pytest.mark.postgres
 
@@ -89,14 +90,12 @@ def wait_until(check: Callable[[], bool], timeout: float = 20.0) -> None:
 
 
 def registered_workers(pg_url: str) -> int:
-    """How many workers have told the queue they are alive (0 before its tables exist)."""
+    """Worker loops alive (`worker.queue.registered_workers`), read from `pg_url`."""
     from automatosx.store import open_store
+    from automatosx.worker.queue import registered_workers
 
     store = open_store(pg_url)
     try:
-        fetch = store._fetch_all  # type: ignore[attr-defined]
-        if fetch("SELECT to_regclass('procrastinate_workers')")[0][0] is None:
-            return 0  # no worker has created the queue's tables yet
-        return int(fetch("SELECT COUNT(*) FROM procrastinate_workers")[0][0])
+        return registered_workers(store)
     finally:
         store.close()

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from tests.conftest import RunAx
 from tests.runtime.support import agent_runs, read_ledger, step, workflow, write_workflow
+from tests.web.conftest import Serve
 from tests.worker.conftest import Workers, registered_workers, status, submit, wait_until
 from tests.worker.private_postgres import private_cluster
 
@@ -357,3 +358,81 @@ def test_the_python_api_resumes_a_submitted_execution_through_the_workers(
     assert result.state == "completed"
     here = f"{os.uname().nodename}:{worker.pid}"
     assert owners(run_ax, execution_id) == [here, here]  # started, then resumed, by the worker
+
+
+def test_a_waiting_gate_holds_no_worker(
+    run_ax: RunAx, tmp_path: Path, start_worker: Workers, ledger: Path
+) -> None:
+    """An execution whose only work left is an approval gate is let go (its drive slot is
+    free: another execution runs meanwhile on a worker of one slot); approving gives it
+    back to the workers, which finish it."""
+    gated = submit(
+        run_ax, tmp_path,
+        [step("a"), {"key": "gate", "approval": {"message": "ship it?"}, "dependencies": ["a"]},
+         step("b", deps=["gate"])],
+        name="gated",
+    )  # fmt: skip
+    start_worker("--concurrency", "1")
+    wait_until(lambda: status(run_ax, gated)["steps"]["gate"]["state"] == "waiting")
+    other = submit(run_ax, tmp_path, [step("x")], name="other")
+    waited = run_ax("workflow", "wait", other, "--timeout", "20")
+    assert waited.returncode == 0, waited.stderr  # the gate did not hold the only slot
+    document = status(run_ax, gated)
+    assert (document["state"], document["orphaned"]) == ("executing", False)
+    approved = run_ax("workflow", "approve", gated, "gate")
+    assert approved.returncode == 0, approved.stderr
+    waited = run_ax("workflow", "wait", gated, "--timeout", "20")
+    assert waited.returncode == 0, waited.stderr
+    assert [r.step for r in agent_runs(ledger)] == ["a", "x", "b"]
+
+
+def test_a_released_gate_is_decided_by_its_deadline(
+    run_ax: RunAx, tmp_path: Path, start_worker: Workers, ledger: Path
+) -> None:
+    """Let go while its gate waits, the execution is taken up again by the reaper once the
+    deadline has passed, and `onTimeout` decides."""
+    gate = {"message": "ship it?", "timeoutMs": 1000, "onTimeout": "approve"}
+    execution_id = submit(
+        run_ax, tmp_path, [{"key": "gate", "approval": gate}, step("b", deps=["gate"])]
+    )
+    start_worker()
+    waited = run_ax("workflow", "wait", execution_id, "--timeout", "20", "--format", "json")
+    assert waited.returncode == 0, waited.stderr
+    events = json.loads(run_ax("workflow", "events", execution_id, "--format", "json").stdout)
+    granted = [e for e in events if e["type"] == "approval_granted"]
+    assert [e["data"]["by"] for e in granted] == ["timeout"]
+    assert [r.step for r in agent_runs(ledger)] == ["b"]
+    # let go once, taken up once when the deadline came: no worker polled it meanwhile
+    assert [e["type"] for e in events].count("workflow_resumed") == 1
+
+
+def test_the_dashboard_and_stats_see_submitted_executions(
+    run_ax: RunAx, tmp_path: Path, start_worker: Workers, pg_url: str, serve: Serve
+) -> None:
+    """The HTTP API shows a submitted execution as the CLI does, lists its waiting gate,
+    approves it (the workers finish it), and the statistics count it."""
+    import httpx
+
+    execution_id = submit(
+        run_ax, tmp_path,
+        [{"key": "gate", "approval": {"message": "ship it?"}}, step("b", deps=["gate"])],
+    )  # fmt: skip
+    server = serve(pg_url)
+    with httpx.Client(base_url=server.url, timeout=10) as client:
+        queued = client.get(f"/api/v1/executions/{execution_id}").json()
+        assert queued == status(run_ax, execution_id) and queued["state"] == "queued"
+        start_worker()
+        wait_until(lambda: client.get("/api/v1/pending").json() != [])
+        (gate,) = client.get("/api/v1/pending").json()
+        assert (gate["executionId"], gate["stepKey"]) == (execution_id, "gate")
+        origin = {"Origin": server.url.rstrip("/")}
+        approved = client.post(
+            f"/api/v1/executions/{execution_id}/steps/gate/approve", headers=origin
+        )
+        assert approved.status_code == 202, approved.text
+        waited = run_ax("workflow", "wait", execution_id, "--timeout", "20")
+        assert waited.returncode == 0, waited.stderr
+        assert client.get(f"/api/v1/executions/{execution_id}").json()["state"] == "completed"
+    stats = json.loads(run_ax("workflow", "stats", "--format", "json").stdout)
+    (flow,) = stats["workflows"]
+    assert (flow["executions"], flow["completed"]) == (1, 1)

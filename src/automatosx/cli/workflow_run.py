@@ -39,6 +39,16 @@ REFRESH_CACHE_OPTION = typer.Option(
     "--refresh-cache",
     help="Call the provider for every cached step and overwrite its cache entry.",
 )
+FILE_ARGUMENT = typer.Argument(..., help="Workflow file (YAML or JSON).", show_default=False)
+CONTEXT_OPTION = typer.Option(None, "--context", help="Context as a JSON object, or @file.json.")
+CONTEXT_FILES_OPTION = typer.Option(
+    None,
+    "--context-file",
+    metavar="NAME=PATH",
+    help="Context value NAME is the text of PATH: a UTF-8 file of at most 64 KiB "
+    "inside the working directory. Repeatable.",
+)
+TRIGGERED_BY_OPTION = typer.Option("cli", "--triggered-by", help="Who started it.")
 ID_ARGUMENT = typer.Argument(
     ..., help="Execution ID (or a unique prefix of 8+ characters).",
     autocompletion=complete_execution_id,
@@ -47,18 +57,10 @@ ID_ARGUMENT = typer.Argument(
 
 @workflow_app.command("run")
 def run_command(
-    file: Path = typer.Argument(..., help="Workflow file (YAML or JSON).", show_default=False),
-    context: str | None = typer.Option(
-        None, "--context", help="Context as a JSON object, or @file.json."
-    ),
-    context_files: list[str] | None = typer.Option(
-        None,
-        "--context-file",
-        metavar="NAME=PATH",
-        help="Context value NAME is the text of PATH: a UTF-8 file of at most 64 KiB "
-        "inside the working directory. Repeatable.",
-    ),
-    triggered_by: str = typer.Option("cli", "--triggered-by", help="Who started it."),
+    file: Path = FILE_ARGUMENT,
+    context: str | None = CONTEXT_OPTION,
+    context_files: list[str] | None = CONTEXT_FILES_OPTION,
+    triggered_by: str = TRIGGERED_BY_OPTION,
     priority: int = typer.Option(0, "--priority", help="Priority recorded with the run."),
     no_cache: bool = NO_CACHE_OPTION,
     refresh_cache: bool = REFRESH_CACHE_OPTION,

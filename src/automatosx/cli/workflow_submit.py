@@ -15,25 +15,25 @@ import typer
 
 from automatosx.cli.apps import workflow_app
 from automatosx.cli.output import OutputFormat, console, print_json
-from automatosx.cli.workflow_run import FORMAT_OPTION, ID_ARGUMENT, report
+from automatosx.cli.workflow_run import (
+    CONTEXT_FILES_OPTION,
+    CONTEXT_OPTION,
+    FILE_ARGUMENT,
+    FORMAT_OPTION,
+    ID_ARGUMENT,
+    TRIGGERED_BY_OPTION,
+    report,
+)
 
 WAIT_POLL_S = 0.1
 
 
 @workflow_app.command("submit")
 def submit_command(
-    file: Path = typer.Argument(..., help="Workflow file (YAML or JSON).", show_default=False),
-    context: str | None = typer.Option(
-        None, "--context", help="Context as a JSON object, or @file.json."
-    ),
-    context_files: list[str] | None = typer.Option(
-        None,
-        "--context-file",
-        metavar="NAME=PATH",
-        help="Context value NAME is the text of PATH: a UTF-8 file of at most 64 KiB "
-        "inside the working directory. Repeatable.",
-    ),
-    triggered_by: str = typer.Option("cli", "--triggered-by", help="Who started it."),
+    file: Path = FILE_ARGUMENT,
+    context: str | None = CONTEXT_OPTION,
+    context_files: list[str] | None = CONTEXT_FILES_OPTION,
+    triggered_by: str = TRIGGERED_BY_OPTION,
     priority: int = typer.Option(0, "--priority", help="Workers take higher priorities first."),
     format: OutputFormat = FORMAT_OPTION,
 ) -> int:

@@ -82,21 +82,10 @@ def start_execution(
         else created,
     )
 
-    steps = len(created)
-
-    def opening(now: float) -> list[WriteOp]:
-        return transitions.open_execution(
-            workflow_name=definition.name,
-            version=definition.version,
-            triggered_by=triggered_by,
-            priority=priority,
-            steps=steps,
-            parallelism=definition.config.parallelism,
-            owner=owner,
-            workdir=workdir,
-            now=now,
-        )
-
+    opening = _opening_of_new(
+        definition, triggered_by=triggered_by, priority=priority, steps=len(created),
+        owner=owner, workdir=workdir,
+    )  # fmt: skip
     instances = [op.instance for op in created if isinstance(op, PutInstance)]
     del created  # the table keeps the records; 10,000 operations need not stay alive
     return build_runner(
@@ -187,33 +176,57 @@ def _start_queued(
     prepare: Callable[..., PreparedWorkflow],
     executor: Executor | None,
 ) -> ExecutionRunner:
-    subworkflows = stored_subworkflows(store, execution)
-    prepared = prepare(
-        stored_definition(store, execution),
-        workdir=execution_workdir(execution),
-        **({"subworkflows": subworkflows} if subworkflows else {}),
-    )
+    prepared = _prepared_as_stored(store, execution, prepare)
     seconds = lease_seconds()
     lease = take_over(store, execution, seconds)
     instances = store.list_instances(execution.id)
-    definition = prepared.definition
-    steps = sum(1 for record in instances if record.parent_key is None)
+    opening = _opening_of_new(
+        prepared.definition, triggered_by=execution.triggered_by, priority=execution.priority,
+        steps=sum(1 for record in instances if record.parent_key is None), owner=lease.owner,
+        workdir=execution.workdir,
+    )  # fmt: skip
+    return build_runner(
+        store, lease, prepared, execution.context, instances, opening, seconds, executor=executor
+    )
+
+
+def _opening_of_new(
+    definition: WorkflowDefinition,
+    *,
+    triggered_by: str,
+    priority: int,
+    steps: int,
+    owner: str,
+    workdir: str | None,
+) -> Callable[[float], list[WriteOp]]:
+    """The first write of a new execution's runner: `executing`, `workflow_started`."""
 
     def opening(now: float) -> list[WriteOp]:
         return transitions.open_execution(
             workflow_name=definition.name,
             version=definition.version,
-            triggered_by=execution.triggered_by,
-            priority=execution.priority,
+            triggered_by=triggered_by,
+            priority=priority,
             steps=steps,
             parallelism=definition.config.parallelism,
-            owner=lease.owner,
-            workdir=execution.workdir,
+            owner=owner,
+            workdir=workdir,
             now=now,
         )
 
-    return build_runner(
-        store, lease, prepared, execution.context, instances, opening, seconds, executor=executor
+    return opening
+
+
+def _prepared_as_stored(
+    store: Store, execution: ExecutionRecord, prepare: Callable[..., PreparedWorkflow]
+) -> PreparedWorkflow:
+    """The execution's own definition and sub-workflow files, prepared to run where it
+    started (what a resume or a worker's start runs, never the files as they are now)."""
+    subworkflows = stored_subworkflows(store, execution)
+    return prepare(
+        stored_definition(store, execution),
+        workdir=execution_workdir(execution),
+        **({"subworkflows": subworkflows} if subworkflows else {}),
     )
 
 
@@ -271,12 +284,7 @@ def resume_execution(
         refuse_child(store, execution, "resume")
     if execution.state != "paused" and lease_is_live(execution):
         raise StateConflictError(running_message(execution))
-    subworkflows = stored_subworkflows(store, execution)
-    prepared = prepare(
-        stored_definition(store, execution),
-        workdir=execution_workdir(execution),
-        **({"subworkflows": subworkflows} if subworkflows else {}),
-    )
+    prepared = _prepared_as_stored(store, execution, prepare)
     seconds = lease_seconds()
     lease = take_over(store, execution, seconds)
     instances, filled = recovered_instances(

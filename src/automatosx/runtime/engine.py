@@ -53,18 +53,23 @@ from automatosx.store.records import ControlRequest, Lease, StepInstanceRecord, 
 
 LAUNCH_BATCH = 16  # attempts launched per event-loop turn when many start together
 FinalState = Literal["completed", "failed", "cancelled", "paused"]
+# A runner of `ax worker` may also let go of an execution whose only work left is approval
+# gates waiting for people (`release_when_gates_wait`): it stays `executing`, unleased.
+EndState = Literal["completed", "failed", "cancelled", "paused", "released"]
 EXIT_CODES: dict[str, int] = {"completed": 0, "failed": 1, "cancelled": 3, "paused": 4}
+RELEASE_MARGIN_S = 0.1  # a gate deadline nearer than this is waited for, not let go
 CommitObserver = Callable[[Sequence[WriteOp]], None]
 
 
 @dataclass(frozen=True)
 class ExecutionOutcome:
     execution_id: str
-    state: FinalState
+    state: EndState
     error: str | None = None
 
     @property
     def exit_code(self) -> int:
+        """`run`'s exit code (a released execution has not ended: it has none)."""
         return EXIT_CODES[self.state]
 
 
@@ -107,6 +112,8 @@ class ExecutionRunner:
         self.run_info = run
         self.table = table
         self.executor = executor
+        # `ax worker` sets it: an execution only people can move on is let go (`_release`)
+        self.release_when_gates_wait = False
         self.lease_seconds = lease_seconds
         self.on_commit = on_commit
         self._ops: list[WriteOp] = []
@@ -231,6 +238,8 @@ class ExecutionRunner:
             and (self._pausing or not self.table.waiting)  # a gate waiting keeps it alive
         ):
             ending = self._idle_ending()
+        if ending is None and self.release_when_gates_wait and self._only_people_can_act(attempts):
+            return await self._release()
         if ending is not None:
             return await self._end(ending)
         # commit, then launch what the committed changes unlocked
@@ -751,6 +760,31 @@ class ExecutionRunner:
     def _note_control(self, control: ControlRequest | None) -> None:
         if control == "cancel" or (control == "pause" and self._control is None):
             self._control = control
+
+    def _only_people_can_act(self, attempts: list[Attempt]) -> bool:
+        """Nothing runs, waits to retry or can start, and no gate's deadline has come:
+        only approval gates wait, for people."""
+        deadline = self._gates.next_deadline()
+        return (
+            not attempts
+            and not self._pausing
+            and not self._retry_timers
+            and not self._retries_due
+            and not self._gates.due
+            and self._only_gates_wait()
+            and not self.table.may_start()
+            and (deadline is None or deadline > time.time() + RELEASE_MARGIN_S)
+        )
+
+    async def _release(self) -> ExecutionOutcome:
+        """Let go of an execution whose only work left is waiting for people: everything
+        is committed with the time until which nothing can happen without a decision (the
+        gates' earliest deadline), the lease released, and the state stays `executing`;
+        the workers take it up again once a gate is decided or that time comes."""
+        self._do(transitions.release_to_people(self._gates.next_deadline(), time.time()))
+        await self._commit()
+        await self.store.release_lease(self.lease)
+        return ExecutionOutcome(self.execution_id, "released")
 
     def _only_gates_wait(self) -> bool:
         return self._gates.only_gates_wait(running=bool(self._tasks))

@@ -53,6 +53,12 @@ class GateWatch:
         """Whether the next turn has decisions to read or deadlines to record."""
         return self._check or bool(self._expired)
 
+    def next_deadline(self) -> float | None:
+        """The earliest deadline of the gates still waiting (None: none has one)."""
+        waiting = self._table.waiting
+        found = [at for key, at in self._deadlines.items() if key in waiting]
+        return min(found) if found else None
+
     def look_again(self) -> None:
         """The control tick: a decision may have been recorded meanwhile."""
         if self._table.waiting:

@@ -59,6 +59,7 @@ from automatosx.store.records import (
     RecordCacheHit,
     RecordCriticalPath,
     SetExecutionState,
+    SetIdleUntil,
     StepInstanceRecord,
     SubmitToWorkers,
     WriteOp,
@@ -366,6 +367,15 @@ def create_instances(execution_id: str, plans: Iterable[StepPlan]) -> list[Write
     return [PutInstance(new_instance(execution_id, plan)) for plan in plans]
 
 
+IDLE_FOREVER_S = 100 * 365 * 86400.0  # "until a decision": a gate without a deadline
+
+
+def release_to_people(deadline: float | None, now: float) -> list[WriteOp]:
+    """A worker lets go of an execution only approval gates hold: nothing happens before
+    `deadline` (the gates' earliest; none: until a decision)."""
+    return [SetIdleUntil(deadline if deadline is not None else now + IDLE_FOREVER_S)]
+
+
 def submit(priority: int, now: float) -> list[WriteOp]:
     """A new execution waits for `ax worker` processes: `queued`, with its drive job."""
     return [SetExecutionState("queued", None, now), SubmitToWorkers(priority)]
@@ -402,6 +412,8 @@ def resume_execution(
     """Take a paused or orphaned execution over: attempts left running are interrupted,
     interrupted instances are pending again, and the execution is executing."""
     ops: list[WriteOp] = [IncrementResumeCount(), ClearControlRequest()]
+    if execution.idle_until is not None:  # a worker let it go while only gates waited
+        ops.append(SetIdleUntil(None))
     rerun: list[str] = []
     completed = 0
     for record in instances:

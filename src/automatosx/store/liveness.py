@@ -63,8 +63,9 @@ def lease_is_live(execution: ExecutionRecord, now: float | None = None) -> bool:
 
 
 def is_orphaned(execution: ExecutionRecord, now: float | None = None) -> bool:
-    """Not finished, not deliberately paused, not waiting in the workers' queue, and nobody
-    alive is running it."""
-    if execution.is_terminal or execution.state in ("paused", "queued"):
+    """Not finished, not deliberately paused, and nobody alive is running it, nor will
+    without being asked: a submitted execution is the workers' (they take it up again
+    themselves: between two jobs, or while only approval gates wait, it has no runner)."""
+    if execution.is_terminal or execution.state == "paused" or execution.queue_name:
         return False
     return not lease_is_live(execution, now)

@@ -105,6 +105,7 @@ class ExecutionRecord:
     control_request: ControlRequest | None = None  # set by `pause`/`cancel` from any process
     workdir: str | None = None  # where its steps run (resume and recover run them there too)
     queue_name: str | None = None  # submitted: `ax worker` processes run it (None: a shell)
+    idle_until: float | None = None  # let go while only gates wait: nothing before this
 
     @property
     def is_terminal(self) -> bool:
@@ -447,6 +448,14 @@ class IncrementResumeCount:
 
 
 @dataclass(frozen=True)
+class SetIdleUntil:
+    """A worker lets the execution go while only approval gates wait (`until`: their
+    earliest deadline), or takes it up again (None)."""
+
+    until: float | None
+
+
+@dataclass(frozen=True)
 class SubmitToWorkers:
     """The execution is `ax worker` processes' to run: marked so, and a drive job deferred
     in this same write (PostgreSQL: procrastinate's queue, `store.queue_jobs`)."""
@@ -478,6 +487,7 @@ WriteOp = (
     | CreateCheckpoint
     | IncrementResumeCount
     | SubmitToWorkers
+    | SetIdleUntil
     | RecordCriticalPath
     | ClearControlRequest
     | OpenApproval

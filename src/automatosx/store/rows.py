@@ -27,7 +27,7 @@ EXECUTION_COLUMNS = (
     "e.id, e.workflow_id, w.name, e.state, e.context, e.triggered_by, e.priority, e.created_at, "
     "e.started_at, e.completed_at, e.duration_ms, e.resume_count, e.error, "
     "e.parent_execution_id, e.lease_owner, e.lease_expires_at, e.lease_epoch, e.control_request, "
-    "e.workdir, e.queue_name"
+    "e.workdir, e.queue_name, e.idle_until"
 )
 EXECUTION_FROM = "workflow_executions e JOIN workflows w ON w.id = e.workflow_id"
 STEP_COLUMNS = (
@@ -96,6 +96,7 @@ def execution_from_row(row: Any) -> ExecutionRecord:
         control_request=row[17],
         workdir=row[18],
         queue_name=row[19],
+        idle_until=_opt_float(row[20]),
     )
 
 

@@ -31,6 +31,7 @@ from automatosx.store.records import (
     RecordCriticalPath,
     SetContext,
     SetExecutionState,
+    SetIdleUntil,
     SetSubworkflows,
     StepInstanceRecord,
     SubmitToWorkers,
@@ -238,6 +239,13 @@ def _resumed(
     db.execute(INCREMENT_RESUME_COUNT, (now, eid))
 
 
+SET_IDLE_UNTIL = "UPDATE workflow_executions SET idle_until = ? WHERE id = ?"
+
+
+def _idle_until(db: Connection, eid: str, op: SetIdleUntil, c: ColumnCodec, now: float) -> None:
+    db.execute(SET_IDLE_UNTIL, (op.until, eid))
+
+
 def _submit(db: Connection, eid: str, op: SubmitToWorkers, c: ColumnCodec, now: float) -> None:
     submit(db, eid, op.priority)
 
@@ -279,6 +287,7 @@ _APPLY: dict[type[Any], Callable[[Connection, str, Any, ColumnCodec, float], Non
     CreateCheckpoint: _checkpoint,
     IncrementResumeCount: _resumed,
     SubmitToWorkers: _submit,
+    SetIdleUntil: _idle_until,
     ClearControlRequest: _clear,
     OpenApproval: _open_approval,
     CreateChildExecution: create_child,

@@ -6,7 +6,9 @@ that a live runner holds does nothing (procrastinate may run a stalled job again
 first worker is frozen rather than dead: the lease, not the job, decides). When the worker
 stops the job (its grace period over) the runner has written nothing more: the lease is
 released and the reaper of any worker gives the execution a new job, whose runner resumes
-it from its step records.
+it from its step records. An execution whose only work left is approval gates waiting
+for people is let go the same way (its job ends, its slot is free): deciding a gate, or its
+deadline passing, gives it a new job.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ def register_drive(app: procrastinate.App, store: Store, answers: AnswerBoard) -
         runner = await asyncio.to_thread(take_submitted, store, execution_id, executor=executor)
         if runner is None:
             return "nothing to do"
+        runner.release_when_gates_wait = True  # a gate waiting for people holds no slot
         # attempts a dead runner dispatched: stopped wherever they still run
         await asyncio.to_thread(store.cancel_dispatches, execution_id)
         try:
@@ -52,6 +55,8 @@ def register_drive(app: procrastinate.App, store: Store, answers: AnswerBoard) -
         except LeaseLostError as exc:  # it froze, another worker took over: not an error
             log.warning("%s; this worker's late write was refused", exc)
             return "taken over"
+        if outcome.state == "released":
+            return "waiting for approval: let go until a gate is decided or its deadline passes"
         await send_trace(runner)
         return outcome.state
 

@@ -63,3 +63,12 @@ def job_queue_app(store: PostgresStore, *, connections: int) -> procrastinate.Ap
         conninfo=store.conninfo, kwargs=kwargs, min_size=1, max_size=connections
     )
     return procrastinate.App(connector=connector)
+
+
+def registered_workers(store: Store) -> int:
+    """How many worker loops (a drive loop and an attempt loop per `ax worker`) have told
+    the queue they are alive; 0 before any worker created the queue's tables."""
+    fetch = store._fetch_all  # type: ignore[attr-defined]
+    if fetch("SELECT to_regclass('procrastinate_workers')")[0][0] is None:
+        return 0
+    return int(fetch("SELECT COUNT(*) FROM procrastinate_workers")[0][0])

@@ -5,6 +5,8 @@
 - Submitted executions that are not finished or paused, have no live runner and no job
   waiting or running get one (`Store.enqueue_drive`; the lock keeps it to one). This is
   the store's word, not the queue's: it also covers a job that failed or was stopped.
+  One a worker let go because only approval gates wait gets one once a gate is decided
+  (at once, by the deciding command) or its earliest deadline comes (`idle_until`).
 - Dispatched attempts still awaited whose job will not run (a draining worker stopped it,
   or it failed) get a new one (`Store.redefer_dispatches`).
 """
@@ -52,11 +54,15 @@ async def reap_once(app: procrastinate.App, store: Store, heartbeat_s: float) ->
 
 
 def requeue_unattended(store: Store) -> list[str]:
-    """A drive job for each submitted execution nobody runs or is about to (their IDs)."""
+    """A drive job for each submitted execution nobody runs or is about to (their IDs),
+    except one a worker let go because only approval gates wait (`idle_until`): its job
+    comes with a decision (the deciding command defers it), or here once that time comes."""
     now = time.time()
-    given = []
+    given: list[str] = []
     for execution in store.list_executions(limit=100_000, states=ACTIVE_STATES):
         if execution.queue_name is None or lease_is_live(execution, now):
+            continue
+        if execution.idle_until is not None and execution.idle_until > now:
             continue
         if store.enqueue_drive(execution.id):
             given.append(execution.id)
