@@ -436,3 +436,19 @@ def test_the_dashboard_and_stats_see_submitted_executions(
     stats = json.loads(run_ax("workflow", "stats", "--format", "json").stdout)
     (flow,) = stats["workflows"]
     assert (flow["executions"], flow["completed"]) == (1, 1)
+
+
+def test_the_dashboard_filters_queued_executions(
+    run_ax: RunAx, tmp_path: Path, pg_url: str, serve: Serve
+) -> None:
+    import httpx
+
+    execution_id = submit(run_ax, tmp_path, [step("a")])  # no worker: it stays queued
+    server = serve(pg_url)
+    with httpx.Client(base_url=server.url, timeout=10) as client:
+        listed = client.get("/api/v1/executions", params={"state": "queued"})
+        assert listed.status_code == 200, listed.text
+        assert [e["executionId"] for e in listed.json()] == [execution_id]
+        assert client.get("/api/v1/executions", params={"state": "executing"}).json() == []
+        page = client.get("/", params={"state": "queued"})  # the executions page
+        assert page.status_code == 200 and execution_id[:8] in page.text

@@ -110,6 +110,7 @@ STATE_STYLES = {
     "paused": "yellow",
     "waiting": "yellow",
     "pending": "dim",
+    "queued": "dim",
     "skipped": "dim",
 }
 

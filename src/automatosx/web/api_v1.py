@@ -31,7 +31,9 @@ from automatosx.web.state import UiState, ui_state
 
 PREFIX = "/api/v1"
 MAX_PAGE = 1000
-ExecutionState = Literal["idle", "executing", "paused", "completed", "failed", "cancelled"]
+ExecutionState = Literal[
+    "idle", "queued", "executing", "paused", "completed", "failed", "cancelled"
+]
 AGE = r"^\s*\d+(\.\d+)?\s*[smhdw]\s*$"  # what views.timestamps.parse_age reads
 
 State = Annotated[UiState, Depends(ui_state)]
@@ -79,7 +81,7 @@ def list_executions(
     request: Request,
     ui: State,
     workflow: Annotated[str | None, Query(max_length=500)] = None,
-    state: Annotated[list[ExecutionState] | None, Query(max_length=6)] = None,
+    state: Annotated[list[ExecutionState] | None, Query(max_length=7)] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 20,
     cursor: Annotated[str | None, Query(max_length=100, description="From a Link header.")] = None,
 ) -> Response:
