@@ -1,4 +1,5 @@
-"""The drive job: one submitted execution, run by this worker with the engine.
+"""The drive job: one submitted execution, driven by this worker with the engine (its
+step attempts are jobs of their own, `queue_executor`, run by whichever worker takes them).
 
 The job names only the execution; everything else is in the store. Taking it is taking its
 lease (`runtime.control.take_submitted`): a job for an execution that ended, is paused, or
