@@ -64,11 +64,13 @@ def start_worker(ax_env: dict[str, str], tmp_path: Path) -> Iterator[Workers]:
         proc.wait(timeout=10)
 
 
-def submit(run_ax: RunAx, tmp_path: Path, steps: list[dict[str, Any]], name: str = "w") -> str:
+def submit(
+    run_ax: RunAx, tmp_path: Path, steps: list[dict[str, Any]], name: str = "w", *flags: str
+) -> str:
     folder = tmp_path / name
     folder.mkdir(exist_ok=True)
     path = write_workflow(folder, workflow(steps, name=name))
-    result = run_ax("workflow", "submit", str(path), "--format", "json")
+    result = run_ax("workflow", "submit", str(path), "--format", "json", *flags)
     assert result.returncode == 0, result.stderr
     document = json.loads(result.stdout)
     assert document["state"] == "queued"

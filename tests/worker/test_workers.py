@@ -452,3 +452,15 @@ def test_the_dashboard_filters_queued_executions(
         assert client.get("/api/v1/executions", params={"state": "executing"}).json() == []
         page = client.get("/", params={"state": "queued"})  # the executions page
         assert page.status_code == 200 and execution_id[:8] in page.text
+
+
+def test_higher_priorities_are_claimed_first(
+    run_ax: RunAx, tmp_path: Path, start_worker: Workers, ledger: Path
+) -> None:
+    """Submitted before any worker runs: a one-slot worker takes them by `--priority`,
+    highest first (its steps' jobs carry it too), not in the order they were submitted."""
+    for name, priority in (("low", "0"), ("high", "9"), ("middle", "5")):
+        submit(run_ax, tmp_path, [step(name)], name, "--priority", priority)
+    start_worker("--concurrency", "1")
+    wait_until(lambda: len(agent_runs(ledger)) == 3 and all(r.end for r in agent_runs(ledger)))
+    assert [r.step for r in agent_runs(ledger)] == ["high", "middle", "low"]
