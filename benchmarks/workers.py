@@ -57,17 +57,27 @@ def flow(name: str, steps: list[tuple[str, str, str]]) -> dict[str, Any]:
 
 
 @contextlib.contextmanager
-def schema() -> Iterator[str]:
+def scratch(kind: str) -> Iterator[str]:
+    """A fresh PostgreSQL `kind` ("SCHEMA" for our store, "DATABASE" for DBOS's) on
+    `PG_URL`, dropped afterwards; its name."""
     import psycopg
 
     name = f"ax_bench_{uuid.uuid4().hex[:10]}"
+    drop = "CASCADE" if kind == "SCHEMA" else "WITH (FORCE)"
     with psycopg.connect(PG_URL, autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA "{name}"')
+        conn.execute(f'CREATE {kind} "{name}"')
     try:
-        yield f"{PG_URL}?schema={name}"
+        yield name
     finally:
         with psycopg.connect(PG_URL, autocommit=True) as conn:
-            conn.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
+            conn.execute(f'DROP {kind} IF EXISTS "{name}" {drop}')
+
+
+@contextlib.contextmanager
+def schema() -> Iterator[str]:
+    """A store URL in a schema of its own."""
+    with scratch("SCHEMA") as name:
+        yield f"{PG_URL}?schema={name}"
 
 
 @contextlib.contextmanager
@@ -215,16 +225,9 @@ def kill_recovery() -> float:
 
 @contextlib.contextmanager
 def dbos_database() -> Iterator[str]:
-    import psycopg
-
-    name = f"ax_bench_dbos_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(PG_URL, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
+    """A DBOS system database URL, in a database of its own."""
+    with scratch("DATABASE") as name:
         yield PG_URL.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        with psycopg.connect(PG_URL, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def dbos_run(

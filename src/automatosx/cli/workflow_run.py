@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from automatosx.definition.models import WorkflowDefinition
     from automatosx.runtime.cache_policy import CacheMode
     from automatosx.runtime.engine import CommitObserver, ExecutionOutcome, ExecutionRunner
+    from automatosx.runtime.preparation import PreparedWorkflow
     from automatosx.store.base import Store
     from automatosx.store.records import WriteOp
 
@@ -67,21 +68,12 @@ def run_command(
     format: OutputFormat = FORMAT_OPTION,
 ) -> int:
     """Validate a workflow, then execute it in the foreground."""
-    from automatosx.api.running import prepare_run
-    from automatosx.api.workflow import load_workflow
-    from automatosx.runtime.context import parse_context, read_context_files
     from automatosx.runtime.control import start_execution
     from automatosx.store import opened_store
 
     cache = cache_mode(no_cache=no_cache, refresh_cache=refresh_cache)
-    workflow = load_workflow(file)
-    definition = workflow.definition
-    values = read_context_files(context_files or [], parse_context(context))
-    prepared = prepare_run(workflow, values)
-    from automatosx.cli.workflow_define import secret_warnings
-
-    for warning in secret_warnings(definition):
-        err_console.print(f"warning: {file}: {warning['path']}: {warning['message']}", markup=False)
+    prepared, values = prepare_file(file, context, context_files)
+    definition = prepared.definition
     with opened_store() as store:
         with _progress(definition, format) as view:
             runner = start_execution(
@@ -219,6 +211,24 @@ def recover_command(format: OutputFormat = FORMAT_OPTION) -> int:
         order = list(names)  # the orphans' order (oldest first), however they ended
         print_json(sorted(documents, key=lambda d: order.index(d["executionId"])))
     return worst
+
+
+def prepare_file(
+    file: Path, context: str | None, context_files: list[str] | None
+) -> tuple[PreparedWorkflow, dict[str, Any]]:
+    """`run`'s and `submit`'s start: the file loaded and checked with its context (every
+    problem an `error:`), and a warning on stderr for each secret written in it."""
+    from automatosx.api.running import prepare_run
+    from automatosx.api.workflow import load_workflow
+    from automatosx.cli.workflow_define import secret_warnings
+    from automatosx.runtime.context import parse_context, read_context_files
+
+    workflow = load_workflow(file)
+    values = read_context_files(context_files or [], parse_context(context))
+    prepared = prepare_run(workflow, values)
+    for warning in secret_warnings(workflow.definition):
+        err_console.print(f"warning: {file}: {warning['path']}: {warning['message']}", markup=False)
+    return prepared, values
 
 
 def cache_mode(*, no_cache: bool, refresh_cache: bool) -> CacheMode:

@@ -22,6 +22,7 @@ from automatosx.cli.workflow_run import (
     FORMAT_OPTION,
     ID_ARGUMENT,
     TRIGGERED_BY_OPTION,
+    prepare_file,
     report,
 )
 
@@ -38,16 +39,11 @@ def submit_command(
     format: OutputFormat = FORMAT_OPTION,
 ) -> int:
     """Store an execution for the workers (`ax worker`) and return at once."""
-    from automatosx.api.running import prepare_run
-    from automatosx.api.workflow import load_workflow
-    from automatosx.runtime.context import parse_context, read_context_files
     from automatosx.runtime.control import submit_execution
     from automatosx.store import opened_store
     from automatosx.worker.queue import ensure_job_queue
 
-    workflow = load_workflow(file)
-    values = read_context_files(context_files or [], parse_context(context))
-    prepared = prepare_run(workflow, values)
+    prepared, values = prepare_file(file, context, context_files)
     with opened_store() as store:
         ensure_job_queue(store)
         execution = submit_execution(

@@ -491,8 +491,7 @@ def orphaned_executions(store: Store) -> list[ExecutionRecord]:
     return [
         e
         for e in reversed(candidates)
-        if is_orphaned(e, now)
-        and e.queue_name is None
+        if is_orphaned(e, now)  # never a submitted one: the workers take those up
         and (
             e.parent_execution_id is None or store.get_execution(e.parent_execution_id).is_terminal
         )
