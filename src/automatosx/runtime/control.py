@@ -160,14 +160,22 @@ def requeue_submitted(store: Store, id_or_prefix: str) -> ExecutionRecord:
     """`resume` of a submitted execution: it goes back to the workers (paused: `queued`
     again; its runner gone: a new drive job) rather than running in the asking shell."""
     execution = store.get_execution(id_or_prefix)
+    _refuse_unresumable(store, execution, child_too=True)
+    store.enqueue_drive(execution.id, requeue_paused=True)
+    return store.get_execution(execution.id)
+
+
+def _refuse_unresumable(store: Store, execution: ExecutionRecord, *, child_too: bool) -> None:
+    """What no resume continues: an execution that ended, a child its parent steers
+    (`child_too`), or one a live runner drives."""
     if execution.is_terminal:
         raise StateConflictError(
             f"execution {execution.id} is {execution.state}: there is nothing to resume"
         )
+    if child_too:
+        refuse_child(store, execution, "resume")
     if execution.state != "paused" and lease_is_live(execution):
         raise StateConflictError(running_message(execution))
-    store.enqueue_drive(execution.id, requeue_paused=True)
-    return store.get_execution(execution.id)
 
 
 def _start_queued(
@@ -276,14 +284,7 @@ def resume_execution(
     in the directory it started in. A sub-workflow's child is continued by its parent
     (`attach`: the parent's runner asks), not on its own."""
     execution = store.get_execution(id_or_prefix)
-    if execution.is_terminal:
-        raise StateConflictError(
-            f"execution {execution.id} is {execution.state}: there is nothing to resume"
-        )
-    if not attach:
-        refuse_child(store, execution, "resume")
-    if execution.state != "paused" and lease_is_live(execution):
-        raise StateConflictError(running_message(execution))
+    _refuse_unresumable(store, execution, child_too=not attach)
     prepared = _prepared_as_stored(store, execution, prepare)
     seconds = lease_seconds()
     lease = take_over(store, execution, seconds)

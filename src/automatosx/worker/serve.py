@@ -1,4 +1,5 @@
-"""The `ax worker` process: claims drive jobs until SIGINT or SIGTERM.
+"""The `ax worker` process: claims drive jobs (one loop) and attempt jobs of its providers'
+queues (another) until SIGINT or SIGTERM.
 
 On a stop signal procrastinate stops claiming, lets the running jobs go on for the grace
 period, then cancels them: each runner stops its attempts (their processes are killed),
