@@ -1,23 +1,40 @@
-"""The store's side of the workers' queue on the real PostgreSQL, without worker processes:
-a dispatched attempt's claim and answer fences, cancelling, re-deferring a stopped job,
-per-provider slots, and the call/outcome JSON a dispatch carries."""
+"""Turns of submitted executions on the real PostgreSQL, without worker processes: the
+answer and what it unlocks in one commit, idempotent turns, the claim and answer fences,
+cancelling, a retry's scheduled turn, re-deferring a stopped job, a turn for an execution
+nothing attends, per-provider slots, and the call/outcome JSON a dispatch carries."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from automatosx.agents.base import ProviderCall, ProviderResult
-from automatosx.definition.models import AgentSpec, WorkflowDefinition
+from automatosx.definition.models import AgentSpec
+from automatosx.definition.validation import validate_document
 from automatosx.errors import StepError
+from automatosx.runtime.cache_policy import CachePolicy, CacheUse
+from automatosx.runtime.control import submit_execution
+from automatosx.runtime.preparation import prepare_workflow
 from automatosx.runtime.step_attempt import AttemptOutcome
+from automatosx.runtime.turn import Answer, take_turn
+from automatosx.runtime.wire import (
+    cache_from_json,
+    call_from_json,
+    call_to_json,
+    outcome_from_json,
+    outcome_to_json,
+)
 from automatosx.store import open_store
 from automatosx.store.base import Store
-from automatosx.store.records import PutInstance, StepInstanceRecord
+from automatosx.store.dispatch import ATTEMPT_TASK
+from automatosx.store.queue_jobs import TURN_TASK
+from automatosx.store.records import CacheEntry
 from automatosx.worker.queue import ensure_job_queue
-from automatosx.worker.wire import call_from_json, call_to_json, outcome_from_json, outcome_to_json
+from tests.runtime.support import step, workflow
 
 pytestmark = pytest.mark.postgres
 
@@ -32,75 +49,141 @@ def store(pg_url: str) -> Iterator[Store]:
         opened.close()
 
 
-def running_step(store: Store) -> tuple[str, str]:
-    """An execution whose step `a` runs its attempt 1 (as a driver would have written)."""
-    definition = WorkflowDefinition.model_validate(
-        {"name": "q", "steps": [{"key": "a", "agent": "backend", "prompt": "x"}]}
+def submitted(store: Store, tmp_path: Path, steps: list[dict[str, Any]], **config: Any) -> str:
+    """A submitted execution (nobody has taken a turn of it yet)."""
+    document = validate_document(workflow(steps, config=config))
+    prepared = prepare_workflow(document, workdir=tmp_path)
+    return submit_execution(store, prepared, context={}).id
+
+
+def jobs(store: Store, task: str) -> list[tuple[str, Any]]:
+    """(status, scheduled_at) of each job of the task, oldest first."""
+    fetch = store._fetch_all  # type: ignore[attr-defined]
+    rows = fetch(
+        "SELECT status, scheduled_at FROM procrastinate_jobs WHERE task_name = ? ORDER BY id",
+        [task],
     )
-    workflow = store.upsert_workflow(definition)
-    execution, lease = store.create_execution(
-        workflow_id=workflow.id, context={}, triggered_by="test", priority=0,
-        owner="host:1:driver", lease_seconds=60.0,
-    )  # fmt: skip
-    started = StepInstanceRecord(
-        execution.id, "a", "a", 0, "running", attempt=1, agent="backend", started_at=1.0
+    return [(row[0], row[1]) for row in rows]
+
+
+def dispatched(store: Store, execution_id: str) -> dict[str, tuple[str, str]]:
+    """step key -> (dispatch ID, state) of its latest dispatch."""
+    fetch = store._fetch_all  # type: ignore[attr-defined]
+    rows = fetch(
+        "SELECT step_key, id, state FROM workflow_dispatched_attempts WHERE execution_id = ? "
+        "ORDER BY created_at",
+        [execution_id],
     )
-    store.write(lease, [PutInstance(started)])
-    return execution.id, "a"
+    return {row[0]: (row[1], row[2]) for row in rows}
 
 
-def dispatch(store: Store, execution_id: str, dispatch_id: str = "d1") -> str:
-    store.dispatch_attempt(
-        dispatch_id, execution_id=execution_id, step_key="a", attempt=1,
-        queue_name="ax-provider:command", call={"prompt": "x"}, priority=0,
-    )  # fmt: skip
-    return dispatch_id
+def succeeded(key: str, attempt: int = 1, output: str = "ok") -> AttemptOutcome:
+    now = time.time()
+    return AttemptOutcome(key, attempt, now, now, ProviderResult(output, "command"))
 
 
-def test_only_the_current_claimant_answers(store: Store) -> None:
-    execution_id, _ = running_step(store)
-    dispatch_id = dispatch(store, execution_id)
-    assert store.claim_dispatch(dispatch_id, "w1") == {"prompt": "x"}
+def test_the_answer_and_what_it_unlocks_commit_in_one_turn(store: Store, tmp_path: Path) -> None:
+    execution_id = submitted(store, tmp_path, [step("a"), step("b", deps=["a"])])
+    assert jobs(store, TURN_TASK) == [("todo", None)]  # deferred with the execution
+    first = take_turn(store, execution_id, by="w1")
+    assert (first.state, first.started) == ("executing", 1)
+    ((a_id, state),) = dispatched(store, execution_id).values()
+    assert state == "queued"
+    claim = store.claim_dispatch(a_id, "w1")
+    assert claim is not None and claim.lost_from is None and claim.call["stepKey"] == "a"
+    result = take_turn(store, execution_id, answer=Answer(a_id, "w1", succeeded("a")))
+    assert (result.state, result.started, result.refused) == ("executing", 1, False)
+    steps = {r.key: r for r in store.list_instances(execution_id)}
+    assert (steps["a"].state, steps["a"].output, steps["b"].state) == ("completed", "ok", "running")
+    assert {k: v[1] for k, v in dispatched(store, execution_id).items()} == {
+        "a": "done",
+        "b": "queued",
+    }
+    assert [status for status, _ in jobs(store, ATTEMPT_TASK)] == ["todo", "todo"]
+    b_id = dispatched(store, execution_id)["b"][0]
+    assert store.claim_dispatch(b_id, "w2") is not None
+    ended = take_turn(store, execution_id, answer=Answer(b_id, "w2", succeeded("b")))
+    assert (ended.state, ended.ended) == ("completed", True)
+    assert store.get_execution(execution_id).state == "completed"
+
+
+def test_a_turn_with_nothing_new_writes_nothing(store: Store, tmp_path: Path) -> None:
+    execution_id = submitted(store, tmp_path, [step("a")])
+    take_turn(store, execution_id)
+    before = store.list_events(execution_id)
+    again = take_turn(store, execution_id)  # a duplicate job, a late timer
+    assert (again.state, again.started) == ("executing", 0)
+    assert store.list_events(execution_id) == before
+    assert len(dispatched(store, execution_id)) == 1
+
+
+def test_only_the_current_claimant_answers(store: Store, tmp_path: Path) -> None:
+    execution_id = submitted(store, tmp_path, [step("a"), step("b", deps=["a"])])
+    take_turn(store, execution_id)
+    ((a_id, _),) = dispatched(store, execution_id).values()
+    assert store.claim_dispatch(a_id, "w1") is not None
     # its job was retried after w1 went silent: w2 takes the attempt over
-    assert store.claim_dispatch(dispatch_id, "w2") == {"prompt": "x"}
-    assert store.answer_dispatch(dispatch_id, "w1", {"late": True}) is False  # refused
-    assert store.dispatch_answers([dispatch_id]) == {}
-    assert store.answer_dispatch(dispatch_id, "w2", {"ok": 1}) is True
-    assert store.dispatch_answers([dispatch_id]) == {dispatch_id: {"ok": 1}}
-    assert store.answer_dispatch(dispatch_id, "w2", {"again": 1}) is False  # answered once
-    assert store.claim_dispatch(dispatch_id, "w3") is None  # nothing left to run
+    retaken = store.claim_dispatch(a_id, "w2")
+    assert retaken is not None and retaken.lost_from == "w1"
+    late = take_turn(store, execution_id, answer=Answer(a_id, "w1", succeeded("a", output="late")))
+    assert late.refused  # the frozen worker's answer: nothing recorded
+    assert {r.key: r.state for r in store.list_instances(execution_id)} == {
+        "a": "running",
+        "b": "pending",
+    }
+    # w2 closes the lost attempt: the step runs again as attempt 2, a dispatch of its own
+    lost = Answer(a_id, "w2", step_key="a", attempt=1)
+    assert take_turn(store, execution_id, answer=lost).started == 1
+    (record,) = [r for r in store.list_instances(execution_id) if r.key == "a"]
+    assert (record.state, record.attempt) == ("running", 2)
+    assert store.claim_dispatch(a_id, "w3") is None  # nothing left to run of attempt 1
 
 
-def test_a_cancelled_or_stale_dispatch_is_never_run(store: Store) -> None:
-    execution_id, _ = running_step(store)
-    store.cancel_dispatch(dispatch(store, execution_id, "gone"))
-    assert store.claim_dispatch("gone", "w1") is None
-    # a dispatch whose step no longer runs that attempt (a new driver interrupted it)
-    stale = dispatch(store, execution_id, "stale")
+def test_cancel_stops_every_attempt_still_out(store: Store, tmp_path: Path) -> None:
+    execution_id = submitted(store, tmp_path, [step("a"), step("b")])
+    take_turn(store, execution_id)
+    ids = [d for d, _ in dispatched(store, execution_id).values()]
+    assert store.claim_dispatch(ids[1], "w1") is not None
+    store.request_control(execution_id, "cancel")
+    ended = take_turn(store, execution_id)
+    assert (ended.state, ended.ended) == ("cancelled", True)
+    assert {state for _, state in dispatched(store, execution_id).values()} == {"cancelled"}
+    # their jobs aborted (procrastinate cancels a job not yet running; a running one's task)
+    assert [status for status, _ in jobs(store, ATTEMPT_TASK)] == ["cancelled", "cancelled"]
+    assert store.claim_dispatch(ids[0], "w2") is None
+    assert take_turn(store, execution_id, answer=Answer(ids[1], "w1", succeeded("b"))).refused
+
+
+def test_a_retry_is_a_turn_scheduled_for_its_backoff(store: Store, tmp_path: Path) -> None:
+    retry = {"maxRetries": 1, "retryDelayMs": 60_000}
+    execution_id = submitted(store, tmp_path, [step("a", retryPolicy=retry)])
+    take_turn(store, execution_id)
+    ((a_id, _),) = dispatched(store, execution_id).values()
+    store.claim_dispatch(a_id, "w1")
+    before = time.time()
+    failed = AttemptOutcome("a", 1, before, before, error=StepError("provider_error", "boom"))
+    take_turn(store, execution_id, answer=Answer(a_id, "w1", failed))
     (record,) = store.list_instances(execution_id)
-    lease = store.acquire_lease(execution_id, "host:2:next", 60.0, now=10**10)
-    store.write(lease, [PutInstance(record.evolve(state="pending"), record)])
-    assert store.claim_dispatch(stale, "w1") is None
-    assert store.redefer_dispatches() == 0  # marked stale: no new job for it
+    assert record.state == "pending" and record.retry_at is not None
+    assert record.retry_at >= before + 59
+    ((status, at),) = [job for job in jobs(store, TURN_TASK) if job[1] is not None]
+    assert status == "todo" and abs(at.timestamp() - record.retry_at) < 0.01
+    assert store.get_execution(execution_id).idle_until == record.retry_at
+    take_turn(store, execution_id)  # early: nothing starts, and no second timer
+    assert len([job for job in jobs(store, TURN_TASK) if job[1] is not None]) == 1
+    assert len(dispatched(store, execution_id)) == 1
 
 
-def test_a_new_driver_cancels_what_the_old_one_left_out(store: Store) -> None:
-    execution_id, _ = running_step(store)
-    dispatch(store, execution_id, "one")
-    dispatch(store, execution_id, "two")
-    store.claim_dispatch("two", "w1")
-    assert store.cancel_dispatches(execution_id) == 2
-    assert store.claim_dispatch("one", "w2") is None
-    assert store.answer_dispatch("two", "w1", {"x": 1}) is False
-
-
-def test_a_dispatch_whose_job_stopped_gets_a_new_one(store: Store) -> None:
-    execution_id, _ = running_step(store)
-    dispatch_id = dispatch(store, execution_id)
+def test_a_dispatch_whose_job_stopped_gets_a_new_one(store: Store, tmp_path: Path) -> None:
+    execution_id = submitted(store, tmp_path, [step("a")])
+    take_turn(store, execution_id)
+    ((dispatch_id, _),) = dispatched(store, execution_id).values()
     assert store.redefer_dispatches() == 0  # its job waits: nothing to do
     fetch = store._fetch_all  # type: ignore[attr-defined]
     with store._transaction() as db:  # type: ignore[attr-defined]
-        db.execute("UPDATE procrastinate_jobs SET status = 'aborted'")  # a draining worker's
+        db.execute(  # a draining worker's
+            "UPDATE procrastinate_jobs SET status = 'aborted' WHERE task_name = ?", [ATTEMPT_TASK]
+        )
     assert store.redefer_dispatches() == 1
     (status,) = fetch(
         "SELECT j.status FROM workflow_dispatched_attempts d JOIN procrastinate_jobs j "
@@ -108,7 +191,18 @@ def test_a_dispatch_whose_job_stopped_gets_a_new_one(store: Store) -> None:
         [dispatch_id],
     )
     assert status[0] == "todo"
-    assert store.claim_dispatch(dispatch_id, "w9") == {"prompt": "x"}
+    claim = store.claim_dispatch(dispatch_id, "w9")
+    assert claim is not None and claim.lost_from is None
+
+
+def test_an_execution_nothing_attends_gets_a_turn(store: Store, tmp_path: Path) -> None:
+    execution_id = submitted(store, tmp_path, [step("a")])
+    assert store.wake_unattended() == 0  # its first turn waits
+    with store._transaction() as db:  # type: ignore[attr-defined]
+        db.execute("UPDATE procrastinate_jobs SET status = 'failed'")  # that job failed
+    assert store.wake_unattended() == 1
+    take_turn(store, execution_id)
+    assert store.wake_unattended() == 0  # its attempt is out
 
 
 def test_provider_slots_count_across_holders(store: Store) -> None:
@@ -148,3 +242,11 @@ def test_a_call_and_its_outcomes_cross_the_wire_unchanged(tmp_path: Path) -> Non
     assert back.error is not None and back.result is None
     error = back.error
     assert (error.kind, error.message, error.retry_after_s) == ("rate_limit", "slow", 4.0)
+    # a cached step: its rule travels with the call, its use (a hit, or a key to store
+    # under) with the outcome
+    assert cache_from_json(call_to_json(call, CachePolicy(ttl_ms=5000))) == CachePolicy(5000)
+    assert cache_from_json(call_to_json(call)) is None
+    entry = CacheEntry("k" * 64, {"ok": 1}, "command", None, "rev", 1, 2, 0.5, "e0", "a", 9.0)
+    for use in (CacheUse("k" * 64, CachePolicy(None)), CacheUse("k" * 64, CachePolicy(10), entry)):
+        cached = AttemptOutcome("review[2]", 3, 1.0, 2.0, result=result, cache=use)
+        assert outcome_from_json("review[2]", 3, outcome_to_json(cached)) == cached

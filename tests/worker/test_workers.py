@@ -39,13 +39,13 @@ def test_submitted_executions_are_shared_by_the_workers(
     ]
     assert status(run_ax, ids[0])["state"] == "queued"  # nobody runs it yet
     workers = [start_worker("--concurrency", "1"), start_worker("--concurrency", "1")]
-    wait_until(lambda: registered_workers(pg_url) == 4)  # both (a drive and an attempt loop each)
+    wait_until(lambda: registered_workers(pg_url) == 4)  # both (a turn and an attempt loop each)
     for execution_id in ids:
         waited = run_ax("workflow", "wait", execution_id, "--timeout", "30", "--format", "json")
         assert waited.returncode == 0, waited.stderr
         assert json.loads(waited.stdout)["state"] == "completed"
-    ran_by = {owner for execution_id in ids for owner in owners(run_ax, execution_id)}
-    assert ran_by == {f"{os.uname().nodename}:{w.pid}" for w in workers}  # both took some
+    ran_on = {line["ppid"] for line in read_ledger(ledger) if line["event"] == "start"}
+    assert ran_on == {w.pid for w in workers}  # both ran some (a step's parent: its worker)
     runs = agent_runs(ledger)
     assert len(runs) == 8 and all(run.end is not None for run in runs)  # each step once
 
@@ -88,8 +88,8 @@ def test_a_worker_killed_mid_step_loses_nothing(
         ("c", True),
     ]  # a completed step never ran again; the interrupted one ran to its end once
     assert taken_over_s < 3 * 0.3 + 5  # within 3 heartbeats, plus the second's start-up
-    hosts = [f"{os.uname().nodename}:{w.pid}" for w in (first, second)]
-    assert owners(run_ax, execution_id) == hosts  # started on the first, resumed on the second
+    ran_b_on = [line["ppid"] for line in read_ledger(ledger) if line.get("step") == "b"]
+    assert ran_b_on[0] == first.pid and ran_b_on[-1] == second.pid  # on the second again
     steps = status(run_ax, execution_id)["steps"]
     assert (steps["a"]["attempts"], steps["b"]["attempts"], steps["c"]["attempts"]) == (1, 2, 1)
 
@@ -114,7 +114,7 @@ def test_pause_and_resume_a_submitted_execution(
 ) -> None:
     started = tmp_path / "started"
     execution_id = submit(
-        run_ax, tmp_path, [step("a", f"ax:announce={started} ax:sleep=0.5"), step("b", deps=["a"])]
+        run_ax, tmp_path, [step("a", f"ax:announce={started} ax:sleep=2"), step("b", deps=["a"])]
     )
     start_worker()
     wait_until(started.exists)
@@ -203,8 +203,8 @@ def test_a_frozen_worker_is_fenced_when_it_wakes(
     events = json.loads(run_ax("workflow", "events", execution_id, "--format", "json").stdout)
     completed_a = [e for e in events if e["type"] == "step_completed" and e["stepKey"] == "a"]
     assert [e["data"]["attempt"] for e in completed_a] == [2]  # the second worker's only
-    hosts = [f"{os.uname().nodename}:{w.pid}" for w in (frozen, second)]
-    assert owners(run_ax, execution_id) == hosts
+    ran_a_on = [line["ppid"] for line in read_ledger(ledger) if line.get("step") == "a"]
+    assert ran_a_on[0] == frozen.pid and ran_a_on[-1] == second.pid
     assert frozen.poll() is None  # it lost the lease, not its life: still serving
 
 
@@ -402,8 +402,8 @@ def test_a_released_gate_is_decided_by_its_deadline(
     granted = [e for e in events if e["type"] == "approval_granted"]
     assert [e["data"]["by"] for e in granted] == ["timeout"]
     assert [r.step for r in agent_runs(ledger)] == ["b"]
-    # let go once, taken up once when the deadline came: no worker polled it meanwhile
-    assert [e["type"] for e in events].count("workflow_resumed") == 1
+    # no worker held it or took it up again: its deadline's turn decided the gate
+    assert [e["type"] for e in events].count("workflow_resumed") == 0
 
 
 def test_the_dashboard_and_stats_see_submitted_executions(

@@ -297,14 +297,19 @@ async def send_trace(runner: ExecutionRunner) -> None:
     """The execution's trace to `AX_OTEL_ENDPOINT`, when that is set and the execution has
     ended (`telemetry.otel`, imported only then), from a thread: the loop goes on meanwhile
     (`recover`'s other executions, the caller's own tasks). It never fails the run."""
+    await send_ended_trace(runner.store.store, runner.execution_id)
+
+
+async def send_ended_trace(store: Store, execution_id: str) -> None:
+    """`send_trace` for an execution the workers' turns ended (no runner holds it)."""
     from automatosx.settings import otel_endpoint
 
-    endpoint = otel_endpoint()  # checked before the run started (`prepare_run`)
+    endpoint = otel_endpoint()
     if endpoint is None:
         return
     import asyncio
 
-    await asyncio.to_thread(_send_trace, runner.store.store, runner.execution_id, endpoint)
+    await asyncio.to_thread(_send_trace, store, execution_id, endpoint)
 
 
 def _send_trace(store: Store, execution_id: str, endpoint: str) -> None:

@@ -31,7 +31,6 @@ from automatosx.store.events import (
     StepFailed,
     StepStarted,
 )
-from automatosx.store.liveness import lease_is_live
 from automatosx.store.records import (
     AppendEvent,
     ApprovalDecision,
@@ -158,8 +157,8 @@ def decide(
     ):
         recorded = store.get_approval(execution.id, key)
         assert recorded is not None
-        if execution.queue_name is not None and not lease_is_live(execution):
-            store.enqueue_drive(execution.id)  # the workers let it go while it waited
+        if execution.queue_name is not None:
+            store.wake_execution(execution.id)  # a turn of the workers' applies it
         return execution, recorded
     raise _refusal(store, execution, key, decision, now)
 

@@ -101,6 +101,13 @@ class ChildSteps:
         self._do(children.start_child(record, start.create, now))
         self._due.append((key, start.execution_id, start))
 
+    def take_due(self) -> list[tuple[str, ChildStart | None]]:
+        """(child ID, its start: None for an existing one) of each child the last write
+        created or attached again, for a host that runs children elsewhere (`ax worker`'s
+        turns submit them to the workers) instead of launching them here."""
+        due, self._due = self._due, []
+        return [(child_id, start) for _key, child_id, start in due]
+
     def launch(self, *, pausing: bool) -> list[ChildTask]:
         """The children the last commit created or resumed, each to run as a task the
         runner tracks like an attempt; one that ended already (or cannot be had) is

@@ -33,6 +33,7 @@ from automatosx.store.base import Store
 from automatosx.store.liveness import is_orphaned, lease_is_live, owner_is_dead
 from automatosx.store.records import (
     TERMINAL_STATES,
+    ControlRequest,
     ExecutionRecord,
     ExecutionState,
     Lease,
@@ -82,7 +83,7 @@ def start_execution(
         else created,
     )
 
-    opening = _opening_of_new(
+    opening = opening_of_new(
         definition, triggered_by=triggered_by, priority=priority, steps=len(created),
         owner=owner, workdir=workdir,
     )  # fmt: skip
@@ -110,9 +111,9 @@ def submit_execution(
     priority: int = 0,
 ) -> ExecutionRecord:
     """Record a new execution for `ax worker` processes (SPEC section 9): every step a
-    pending instance, state `queued`, and a drive job deferred in the same transaction, so
+    pending instance, state `queued`, and its first turn deferred in the same transaction, so
     it is never stored without a job that will run it. No runner holds its lease (it
-    expires as it is written): the worker whose job it is takes it (`take_submitted`)."""
+    expires as it is written): the workers take its turns (`runtime.turn`)."""
     definition = prepared.definition
     check_context(definition, context)
     workflow = store.upsert_workflow(definition)
@@ -133,35 +134,12 @@ def submit_execution(
     return store.get_execution(execution_id)
 
 
-def take_submitted(
-    store: Store,
-    execution_id: str,
-    *,
-    prepare: Callable[..., PreparedWorkflow] = prepare_workflow,
-    executor: Executor | None = None,
-) -> ExecutionRunner | None:
-    """The runner of a submitted execution for the worker whose drive job names it: a
-    `queued` one that never began starts (`workflow_started`); one that began (paused and
-    queued again, or whose worker died) resumes. None when there is nothing to do: it
-    ended, it is paused, or a live runner holds it (another worker; the job is not needed).
-    `executor`: where its attempts run (the workers' queue)."""
-    execution = store.get_execution(execution_id)
-    if execution.is_terminal or execution.state == "paused" or lease_is_live(execution):
-        return None
-    try:
-        if execution.started_at is not None:
-            return resume_execution(store, execution.id, prepare=prepare, executor=executor)
-        return _start_queued(store, execution, prepare, executor)
-    except StateConflictError:
-        return None  # another worker took it a moment before, or it ended meanwhile
-
-
 def requeue_submitted(store: Store, id_or_prefix: str) -> ExecutionRecord:
     """`resume` of a submitted execution: it goes back to the workers (paused: `queued`
-    again; its runner gone: a new drive job) rather than running in the asking shell."""
+    again, with a turn) rather than running in the asking shell."""
     execution = store.get_execution(id_or_prefix)
     _refuse_unresumable(store, execution, child_too=True)
-    store.enqueue_drive(execution.id, requeue_paused=True)
+    store.wake_execution(execution.id, requeue_paused=True)
     return store.get_execution(execution.id)
 
 
@@ -178,27 +156,7 @@ def _refuse_unresumable(store: Store, execution: ExecutionRecord, *, child_too: 
         raise StateConflictError(running_message(execution))
 
 
-def _start_queued(
-    store: Store,
-    execution: ExecutionRecord,
-    prepare: Callable[..., PreparedWorkflow],
-    executor: Executor | None,
-) -> ExecutionRunner:
-    prepared = _prepared_as_stored(store, execution, prepare)
-    seconds = lease_seconds()
-    lease = take_over(store, execution, seconds)
-    instances = store.list_instances(execution.id)
-    opening = _opening_of_new(
-        prepared.definition, triggered_by=execution.triggered_by, priority=execution.priority,
-        steps=sum(1 for record in instances if record.parent_key is None), owner=lease.owner,
-        workdir=execution.workdir,
-    )  # fmt: skip
-    return build_runner(
-        store, lease, prepared, execution.context, instances, opening, seconds, executor=executor
-    )
-
-
-def _opening_of_new(
+def opening_of_new(
     definition: WorkflowDefinition,
     *,
     triggered_by: str,
@@ -225,8 +183,10 @@ def _opening_of_new(
     return opening
 
 
-def _prepared_as_stored(
-    store: Store, execution: ExecutionRecord, prepare: Callable[..., PreparedWorkflow]
+def prepared_as_stored(
+    store: Store,
+    execution: ExecutionRecord,
+    prepare: Callable[..., PreparedWorkflow] = prepare_workflow,
 ) -> PreparedWorkflow:
     """The execution's own definition and sub-workflow files, prepared to run where it
     started (what a resume or a worker's start runs, never the files as they are now)."""
@@ -278,14 +238,13 @@ def resume_execution(
     on_commit: CommitObserver | None = None,
     cache: CacheMode = "use",
     attach: bool = False,
-    executor: Executor | None = None,
 ) -> ExecutionRunner:
     """Take over a paused or orphaned execution and return the runner that continues it,
     in the directory it started in. A sub-workflow's child is continued by its parent
     (`attach`: the parent's runner asks), not on its own."""
     execution = store.get_execution(id_or_prefix)
     _refuse_unresumable(store, execution, child_too=not attach)
-    prepared = _prepared_as_stored(store, execution, prepare)
+    prepared = prepared_as_stored(store, execution, prepare)
     seconds = lease_seconds()
     lease = take_over(store, execution, seconds)
     instances, filled = recovered_instances(
@@ -313,7 +272,6 @@ def resume_execution(
         seconds,
         on_commit=on_commit,
         cache=cache,
-        executor=executor,
     )
 
 
@@ -328,12 +286,11 @@ def build_runner(
     *,
     on_commit: CommitObserver | None = None,
     cache: CacheMode = "use",
-    executor: Executor | None = None,
 ) -> ExecutionRunner:
     """The runner of a new or resumed execution, or of a child execution its parent's
     write just created (and leased), starting with its `opening` operations; when some
     step is cached (and `cache` is not "off"), its attempts go through the result cache.
-    Attempts run in this process unless an `executor` says where (`ax worker`'s queue)."""
+    Its attempts run in this process."""
     definition = prepared.definition
     table = InstanceTable(
         prepared.graph, prepared.plans, instances, parallelism=definition.config.parallelism
@@ -350,8 +307,7 @@ def build_runner(
 
         run.children = SubworkflowRunner(store, lease.execution_id, prepared, seconds, cache)
     async_store = AsyncStore(store)
-    if executor is None:
-        executor = LocalExecutor(prepared.router)
+    executor: Executor = LocalExecutor(prepared.router)
     if cache != "off" and any(plan.cache for plan in prepared.plans.values()):
         executor = CachingExecutor(
             executor,
@@ -396,6 +352,8 @@ def cancel_execution(store: Store, id_or_prefix: str, *, wait_s: float = 10.0) -
     execution = store.get_execution(id_or_prefix)
     if execution.is_terminal:
         raise StateConflictError(f"execution {execution.id} is already {execution.state}")
+    if execution.queue_name is not None:
+        return _steer_submitted(store, execution, "cancel")
     if not lease_is_live(execution):
         try:
             lease = take_over(store, execution, lease_seconds())
@@ -425,6 +383,8 @@ def pause_execution(store: Store, id_or_prefix: str) -> ExecutionRecord:
     execution = store.get_execution(id_or_prefix)
     if execution.is_terminal or execution.state == "paused":
         raise StateConflictError(f"execution {execution.id} is {execution.state}: cannot pause")
+    if execution.queue_name is not None:
+        return _steer_submitted(store, execution, "pause")
     if not lease_is_live(execution):
         try:
             lease = take_over(store, execution, lease_seconds())
@@ -438,6 +398,20 @@ def pause_execution(store: Store, id_or_prefix: str) -> ExecutionRecord:
     requested = store.request_control(execution.id, "pause")
     _request_pause_of_children(store, execution.id)
     return requested
+
+
+def _steer_submitted(
+    store: Store, execution: ExecutionRecord, request: ControlRequest
+) -> ExecutionRecord:
+    """A cancel or pause of a submitted execution, acted on by a turn this shell takes at
+    once (`runtime.turn`): a cancel ends it and stops its attempts wherever they run; a
+    pause ends it now if nothing runs, else when the last running attempt answers. Its
+    running children are asked by the turn too."""
+    from automatosx.runtime.turn import take_turn
+
+    store.request_control(execution.id, request)
+    take_turn(store, execution.id)
+    return store.get_execution(execution.id)
 
 
 def _request_pause_of_children(store: Store, execution_id: str) -> None:

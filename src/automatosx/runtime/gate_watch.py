@@ -5,23 +5,20 @@ gate's `workflow_approvals` row), in any process and at any time; only the runne
 into the gate's end, under its lease. So the runner has to look: on its control tick
 while a gate waits, on the first turn after a resume, and when a gate's deadline passes
 (it records the `onTimeout` decision first). `GateWatch` keeps what that takes apart from
-the runner's loop: the deadline timers, which of them fired, whether to read the store,
-and applying what it finds. The transitions themselves are `approvals`' (pure); the
-effects of a gate's end on the rest of the run (a forEach item, `continueOnError`) are the
-runner's, reached through the `ended` callback.
+the runner's loop: the deadline timers, which of them fired, whether to read the store.
+What a decision does (the gate's end and its effects on the rest of the run) is the turn
+function's, `Decisions.decide_gate`, reached through the `decide` callback.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
-from automatosx.errors import StepError
-from automatosx.runtime import approvals
 from automatosx.runtime.instances import InstanceTable
 from automatosx.store.async_store import AsyncStore
-from automatosx.store.records import ApprovalRecord, WriteOp
+from automatosx.store.records import ApprovalRecord
 
 
 class GateWatch:
@@ -33,15 +30,13 @@ class GateWatch:
         execution_id: str,
         table: InstanceTable,
         *,
-        do: Callable[[Sequence[WriteOp]], None],
-        ended: Callable[[str, StepError | None, float], None],
+        decide: Callable[[ApprovalRecord, float], None],
         wake: Callable[[], None],
     ) -> None:
         self._store = store
         self._execution_id = execution_id
         self._table = table
-        self._do = do  # apply and queue a transition's operations (the runner's)
-        self._ended = ended  # a gate ended for good: its effects on the run (the runner's)
+        self._decide = decide  # a recorded decision ends its gate (`Decisions.decide_gate`)
         self._wake = wake  # wake the runner's loop
         self._deadlines: dict[str, float] = {}
         self._timers: dict[str, asyncio.TimerHandle] = {}
@@ -113,16 +108,10 @@ class GateWatch:
                 self._apply(approval, now)
 
     def _apply(self, approval: ApprovalRecord, now: float) -> None:
-        """A recorded decision ends its gate: approved, it completes (its dependents may
-        start); rejected, it fails for good with a final failure's usual effects."""
-        record = self._table[approval.step_key]
-        optional = self._table.plan(record).spec.optional
-        ops, error = approvals.apply_decision(record, approval, optional=optional, now=now)
-        self._do(ops)
-        timer = self._timers.pop(record.key, None)
+        self._decide(approval, now)
+        timer = self._timers.pop(approval.step_key, None)
         if timer is not None:
             timer.cancel()
-        self._ended(record.key, error, now)
 
     def close(self) -> None:
         """The run is over: no deadline wakes it any more."""

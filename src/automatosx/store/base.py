@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any, Protocol
 
 from automatosx.errors import NotFoundError
@@ -36,6 +37,8 @@ from automatosx.store.stats import StatsReport
 
 if TYPE_CHECKING:
     from automatosx.definition.models import WorkflowDefinition
+    from automatosx.store.dispatch import Claim
+    from automatosx.store.turns import TurnSession
 
 
 class Store(Protocol):
@@ -246,50 +249,29 @@ class Store(Protocol):
         """Expired entries, those older than the age, and dead leases. The keys deleted."""
         ...
 
-    # ---- the workers' job queue (store/queue_jobs.py; PostgreSQL only) ----
-    def enqueue_drive(self, execution_id: str, *, requeue_paused: bool = False) -> bool:
-        """A drive job for a submitted execution unless one waits or runs (with
+    # ---- turns of submitted executions (store/turns.py, store/dispatch.py; PostgreSQL) ----
+    def turn_session(self, execution_id: str) -> AbstractContextManager[TurnSession]:
+        """The execution locked for one turn; what is done through the session commits
+        together when the block ends. AxError on a store without the queue (SQLite)."""
+        ...
+
+    def wake_execution(self, execution_id: str, *, requeue_paused: bool = False) -> bool:
+        """A turn for a submitted execution unless one waits already (with
         `requeue_paused`, a paused one is `queued` again first). True if one was deferred;
         AxError on a store without the queue (SQLite)."""
         ...
 
-    # ---- attempts dispatched to other workers (store/dispatch.py; PostgreSQL only) ----
-    def dispatch_attempt(
-        self,
-        dispatch_id: str,
-        *,
-        execution_id: str,
-        step_key: str,
-        attempt: int,
-        queue_name: str,
-        call: dict[str, Any],
-        priority: int,
-    ) -> None:
-        """Store the call and defer its job on `queue_name`, in one transaction."""
+    def wake_unattended(self) -> int:
+        """A turn for each submitted execution that nothing will give one; how many."""
         ...
 
-    def claim_dispatch(self, dispatch_id: str, worker: str) -> dict[str, Any] | None:
-        """The call to make, now `worker`'s; None if it was answered or cancelled."""
-        ...
-
-    def answer_dispatch(self, dispatch_id: str, worker: str, outcome: dict[str, Any]) -> bool:
-        """Record the outcome if `worker` still runs the attempt (True if recorded)."""
-        ...
-
-    def dispatch_answers(self, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
-        """The outcomes recorded for these dispatches (the others are still out)."""
-        ...
-
-    def cancel_dispatch(self, dispatch_id: str) -> None:
-        """Nobody waits for it any more: marked, and its job aborted wherever it runs."""
+    def claim_dispatch(self, dispatch_id: str, worker: str) -> Claim | None:
+        """The attempt, now `worker`'s (with the worker that had it before and went
+        silent); None if it was answered or cancelled, or its step waits for it no more."""
         ...
 
     def redefer_dispatches(self) -> int:
         """A new job for each dispatch still awaited whose job will not run; how many."""
-        ...
-
-    def cancel_dispatches(self, execution_id: str) -> int:
-        """Every attempt of the execution still out (its runner is gone), as above."""
         ...
 
     # ---- per-provider concurrency across workers (store/provider_slots.py) ----

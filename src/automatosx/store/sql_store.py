@@ -27,7 +27,6 @@ from automatosx.store.cache import CacheQueries
 from automatosx.store.codec import ColumnCodec, load_json
 from automatosx.store.dispatch import DispatchQueries
 from automatosx.store.provider_slots import ProviderSlotQueries
-from automatosx.store.queue_jobs import QueueCommands
 from automatosx.store.records import (
     TERMINAL_STATES,
     CheckpointRecord,
@@ -56,6 +55,7 @@ from automatosx.store.rows import (
     workflow_from_row,
 )
 from automatosx.store.stats import StatsQueries
+from automatosx.store.turns import TurnQueries
 from automatosx.store.write_ops import Connection, apply_ops
 
 if TYPE_CHECKING:
@@ -73,7 +73,7 @@ class SqlStore(
     CacheQueries,
     DispatchQueries,
     ProviderSlotQueries,
-    QueueCommands,
+    TurnQueries,
     StatsQueries,
     ABC,
 ):

@@ -1,14 +1,14 @@
 """What a dead worker leaves behind, found by every worker on its heartbeat.
 
 - Jobs a worker was running when it stopped sending heartbeats (3 missed: presumed dead)
-  go back to the queue (procrastinate's stalled-job retry), for any worker to take.
-- Submitted executions that are not finished or paused, have no live runner and no job
-  waiting or running get one (`Store.enqueue_drive`; the lock keeps it to one). This is
-  the store's word, not the queue's: it also covers a job that failed or was stopped.
-  One a worker let go because only approval gates wait gets one once a gate is decided
-  (at once, by the deciding command) or its earliest deadline comes (`idle_until`).
+  go back to the queue (procrastinate's stalled-job retry), for any worker to take: an
+  attempt runs again (its dispatch is claimed anew, so the dead worker's answer, should it
+  come after all, is refused), a turn is taken again (it committed nothing).
 - Dispatched attempts still awaited whose job will not run (a draining worker stopped it,
   or it failed) get a new one (`Store.redefer_dispatches`).
+- Submitted executions that are executing but have nothing in flight (no attempt out, no
+  turn waiting or due) get a turn (`Store.wake_execution`): this covers a turn job that
+  failed rather than stalled. Its turn finds what is due, or nothing.
 """
 
 from __future__ import annotations
@@ -16,11 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from typing import TYPE_CHECKING
-
-from automatosx.runtime.control import ACTIVE_STATES
-from automatosx.store.liveness import lease_is_live
 
 if TYPE_CHECKING:
     import procrastinate
@@ -47,23 +43,9 @@ async def reap_once(app: procrastinate.App, store: Store, heartbeat_s: float) ->
     for job in stalled:
         await app.job_manager.retry_job(job)
         log.info("job %s of a worker gone silent runs again", job.id)
-    await asyncio.to_thread(requeue_unattended, store)
     redeferred = await asyncio.to_thread(store.redefer_dispatches)
     if redeferred:
         log.info("%d dispatched attempts whose job had stopped run again", redeferred)
-
-
-def requeue_unattended(store: Store) -> list[str]:
-    """A drive job for each submitted execution nobody runs or is about to (their IDs),
-    except one a worker let go because only approval gates wait (`idle_until`): its job
-    comes with a decision (the deciding command defers it), or here once that time comes."""
-    now = time.time()
-    given: list[str] = []
-    for execution in store.list_executions(limit=100_000, states=ACTIVE_STATES):
-        if execution.queue_name is None or lease_is_live(execution, now):
-            continue
-        if execution.idle_until is not None and execution.idle_until > now:
-            continue
-        if store.enqueue_drive(execution.id):
-            given.append(execution.id)
-    return given
+    woken = await asyncio.to_thread(store.wake_unattended)
+    if woken:
+        log.info("%d executions with nothing in flight get a turn", woken)

@@ -1,9 +1,9 @@
-"""The `ax worker` process: claims drive jobs (one loop) and attempt jobs of its providers'
+"""The `ax worker` process: claims turn jobs (one loop) and attempt jobs of its providers'
 queues (another) until SIGINT or SIGTERM.
 
 On a stop signal procrastinate stops claiming, lets the running jobs go on for the grace
-period, then cancels them: each runner stops its attempts (their processes are killed),
-writes nothing more and releases its execution, which another worker resumes. Heartbeats
+period, then cancels them: an attempt cancelled so has its processes killed and answers
+nothing, and the reaper of any worker gives its dispatch a new job. Heartbeats
 every `AX_WORKER_HEARTBEAT_S` (10 s) tell the queue this worker is alive; after three
 missed ones its jobs are another worker's (`reaper`).
 """
@@ -20,16 +20,15 @@ from typing import Any, get_args
 
 from automatosx.definition.models import ProviderName
 from automatosx.errors import AxError
+from automatosx.runtime.wire import QUEUE_PREFIX
 from automatosx.settings import is_postgres_url, provider_limits, worker_heartbeat_s
 from automatosx.store.postgres import PostgresStore
-from automatosx.store.queue_jobs import DRIVE_QUEUE, NEEDS_POSTGRES
-from automatosx.worker.answers import AnswerBoard
+from automatosx.store.queue_jobs import NEEDS_POSTGRES, TURN_QUEUE
 from automatosx.worker.attempt import register_attempt
-from automatosx.worker.drive import register_drive
 from automatosx.worker.provider_limits import ProviderLimiter
 from automatosx.worker.queue import ensure_job_queue, job_queue_app
-from automatosx.worker.queue_executor import QUEUE_PREFIX
 from automatosx.worker.reaper import reap_forever
+from automatosx.worker.turns import register_turn
 
 DEFAULT_GRACE_S = 30.0
 FETCH_POLL_S = 0.2
@@ -43,7 +42,7 @@ def serve(
     grace_s: float = DEFAULT_GRACE_S,
 ) -> None:
     """Run a worker on the store at `url` (PostgreSQL, else AxError) until a stop signal:
-    up to `concurrency` executions driven and `concurrency` attempts run at once, the
+    up to `concurrency` turns taken and `concurrency` attempts run at once, the
     attempts of the providers named in `queues` (default: every provider's)."""
     heartbeat = worker_heartbeat_s()
     names = list(queues) or provider_queues()
@@ -80,11 +79,11 @@ async def _serve(
 ) -> None:
     if not is_postgres_url(url):
         raise AxError(NEEDS_POSTGRES)
-    # connections: the drivers' commits and dispatches, the attempts' answers, the reaper
+    # connections: turns (each holds one while it reads a child's or a cache entry beside
+    # it), attempt claims, provider slots, the reaper
     store = ensure_job_queue(PostgresStore(url, max_connections=2 * concurrency + 2))
     app = job_queue_app(store, connections=2 * concurrency + 2)  # claims, finishes, LISTEN
-    answers = AnswerBoard(store)
-    register_drive(app, store, answers)
+    register_turn(app, store)
     me = f"{socket.gethostname()}:{os.getpid()}"
     limiter = ProviderLimiter(store, limits, holder=me, heartbeat_s=heartbeat_s)
     register_attempt(app, store, limiter)
@@ -102,10 +101,9 @@ async def _serve(
     stop = asyncio.Event()
     try:
         async with app.open_async():
-            answers.start()
             loops = [
                 asyncio.create_task(
-                    app.run_worker_async(queues=[DRIVE_QUEUE], name=f"{me} drive", **options)
+                    app.run_worker_async(queues=[TURN_QUEUE], name=f"{me} turns", **options)
                 ),
                 asyncio.create_task(
                     app.run_worker_async(
@@ -124,7 +122,6 @@ async def _serve(
             finally:
                 stop.set()
                 await reaper
-                await answers.close()
     finally:
         store.close()
 

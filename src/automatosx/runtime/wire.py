@@ -1,21 +1,36 @@
-"""A dispatched attempt on the wire: the provider call a worker makes and the outcome it
-answers with, as JSON (the row of `workflow_dispatched_attempts`). The agent travels as its
-definition: `${NAME}` references in its `env` are taken from the worker's environment when
-the call is made there, as they would be from the driver's; no secret value is written."""
+"""A dispatched attempt on the wire: the provider call a worker makes (with the step's
+cache rule) as JSON in its row of `workflow_dispatched_attempts`, and the outcome it answers
+with. The agent travels as its definition: `${NAME}` references in its `env` are taken from
+the worker's environment when the call is made there; no secret value is written. The
+queue an attempt goes to is its agent's first provider's, so it runs where that is."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
 from automatosx.agents.base import ProviderCall, ProviderResult
 from automatosx.definition.models import AgentSpec
 from automatosx.errors import StepError
+from automatosx.runtime.cache_policy import CachePolicy, CacheUse
 from automatosx.runtime.step_attempt import AttemptOutcome
+from automatosx.store.records import CacheEntry
+
+QUEUE_PREFIX = "ax-provider:"
 
 
-def call_to_json(call: ProviderCall) -> dict[str, Any]:
+def attempt_queue(agent: AgentSpec) -> str:
+    """The queue of an agent's attempts: its first provider's (a worker without that
+    provider does not listen there; the fallbacks run where the first one does), or
+    `default` for an agent that names none (the router picks an available one there)."""
+    order = agent.provider_order()
+    return QUEUE_PREFIX + (order[0] if order else "default")
+
+
+def call_to_json(call: ProviderCall, cache: CachePolicy | None = None) -> dict[str, Any]:
     return {
+        "cache": None if cache is None else {"ttlMs": cache.ttl_ms},
         "executionId": call.execution_id,
         "stepKey": call.step_key,
         "attempt": call.attempt,
@@ -44,6 +59,12 @@ def call_from_json(data: dict[str, Any]) -> ProviderCall:
     )
 
 
+def cache_from_json(data: dict[str, Any]) -> CachePolicy | None:
+    """The step's cache rule (None: the cache never answers it)."""
+    rule = data.get("cache")
+    return None if rule is None else CachePolicy(ttl_ms=rule["ttlMs"])
+
+
 def outcome_to_json(outcome: AttemptOutcome) -> dict[str, Any]:
     result, error = outcome.result, outcome.error
     return {
@@ -59,6 +80,7 @@ def outcome_to_json(outcome: AttemptOutcome) -> dict[str, Any]:
         "error": None
         if error is None
         else {"kind": error.kind, "message": error.message, "retryAfterS": error.retry_after_s},
+        "cache": _cache_use_to_json(outcome.cache),
     }  # fmt: skip
 
 
@@ -79,4 +101,19 @@ def outcome_from_json(step_key: str, attempt: int, data: dict[str, Any]) -> Atte
         error=None
         if error is None
         else StepError(error["kind"], error["message"], retry_after_s=error["retryAfterS"]),
+        cache=_cache_use_from_json(data.get("cache")),
     )  # fmt: skip
+
+
+def _cache_use_to_json(use: CacheUse | None) -> dict[str, Any] | None:
+    if use is None:
+        return None
+    hit = None if use.hit is None else dataclasses.asdict(use.hit)
+    return {"key": use.key, "ttlMs": use.policy.ttl_ms, "hit": hit}
+
+
+def _cache_use_from_json(data: dict[str, Any] | None) -> CacheUse | None:
+    if data is None:
+        return None
+    hit = None if data["hit"] is None else CacheEntry(**data["hit"])
+    return CacheUse(data["key"], CachePolicy(ttl_ms=data["ttlMs"]), hit)
