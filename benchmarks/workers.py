@@ -92,7 +92,7 @@ def workers(url: str, count: int, concurrency: int, env: dict[str, str]) -> Iter
         for _ in range(count)
     ]
     try:
-        _wait(lambda: _registered(url) >= 2 * count, 30)  # a drive and an attempt loop each
+        _wait(lambda: _registered(url) >= 2 * count, 30)  # a turn and an attempt loop each
         yield procs
     finally:
         for proc in procs:

@@ -88,7 +88,11 @@ def test_a_worker_killed_mid_step_loses_nothing(
         ("c", True),
     ]  # a completed step never ran again; the interrupted one ran to its end once
     assert taken_over_s < 3 * 0.3 + 5  # within 3 heartbeats, plus the second's start-up
-    ran_b_on = [line["ppid"] for line in read_ledger(ledger) if line.get("step") == "b"]
+    ran_b_on = [
+        line["ppid"]
+        for line in read_ledger(ledger)
+        if line["event"] == "start" and line["step"] == "b"
+    ]
     assert ran_b_on[0] == first.pid and ran_b_on[-1] == second.pid  # on the second again
     steps = status(run_ax, execution_id)["steps"]
     assert (steps["a"]["attempts"], steps["b"]["attempts"], steps["c"]["attempts"]) == (1, 2, 1)
@@ -203,7 +207,11 @@ def test_a_frozen_worker_is_fenced_when_it_wakes(
     events = json.loads(run_ax("workflow", "events", execution_id, "--format", "json").stdout)
     completed_a = [e for e in events if e["type"] == "step_completed" and e["stepKey"] == "a"]
     assert [e["data"]["attempt"] for e in completed_a] == [2]  # the second worker's only
-    ran_a_on = [line["ppid"] for line in read_ledger(ledger) if line.get("step") == "a"]
+    ran_a_on = [
+        line["ppid"]
+        for line in read_ledger(ledger)
+        if line["event"] == "start" and line["step"] == "a"
+    ]
     assert ran_a_on[0] == frozen.pid and ran_a_on[-1] == second.pid
     assert frozen.poll() is None  # it lost the lease, not its life: still serving
 

@@ -1,7 +1,7 @@
 """`ax workflow submit | wait`: executions for `ax worker` processes (SPEC section 9).
 
 `submit` checks the workflow exactly as `run` does, stores the execution `queued` with its
-drive job, prints `{"executionId", "state": "queued"}` (or one line) and exits 0 at once;
+first turn, prints `{"executionId", "state": "queued"}` (or one line) and exits 0 at once;
 a worker on any machine runs it. `wait` blocks until an execution ends (or pauses) and
 exits like `run`: 0 completed, 1 failed, 3 cancelled, 4 paused. Both need PostgreSQL.
 """

@@ -367,17 +367,8 @@ def create_instances(execution_id: str, plans: Iterable[StepPlan]) -> list[Write
     return [PutInstance(new_instance(execution_id, plan)) for plan in plans]
 
 
-IDLE_FOREVER_S = 100 * 365 * 86400.0  # "until a decision": a gate without a deadline
-
-
-def release_to_people(deadline: float | None, now: float) -> list[WriteOp]:
-    """A worker lets go of an execution only approval gates hold: nothing happens before
-    `deadline` (the gates' earliest; none: until a decision)."""
-    return [SetIdleUntil(deadline if deadline is not None else now + IDLE_FOREVER_S)]
-
-
 def submit(priority: int, now: float) -> list[WriteOp]:
-    """A new execution waits for `ax worker` processes: `queued`, with its drive job."""
+    """A new execution waits for `ax worker` processes: `queued`, with its first turn."""
     return [SetExecutionState("queued", None, now), SubmitToWorkers(priority)]
 
 

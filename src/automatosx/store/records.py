@@ -449,15 +449,16 @@ class IncrementResumeCount:
 
 @dataclass(frozen=True)
 class SetIdleUntil:
-    """A worker lets the execution go while only approval gates wait (`until`: their
-    earliest deadline), or takes it up again (None)."""
+    """The time a turn of a submitted execution is scheduled for with no event to cause it
+    (the earliest retry, gate deadline or workflow timeout; None: none), so a turn that
+    finds the same time schedules no second one (`runtime.turn`)."""
 
     until: float | None
 
 
 @dataclass(frozen=True)
 class SubmitToWorkers:
-    """The execution is `ax worker` processes' to run: marked so, and a drive job deferred
+    """The execution is `ax worker` processes' to run: marked so, and its first turn deferred
     in this same write (PostgreSQL: procrastinate's queue, `store.queue_jobs`)."""
 
     priority: int

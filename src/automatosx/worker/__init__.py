@@ -1,23 +1,22 @@
 """`ax worker`: processes on any number of machines that run submitted executions (SPEC
 section 9), on procrastinate's PostgreSQL job queue in the store's own database.
 
-`ax workflow submit` stores an execution `queued` and defers its drive job in the same
-transaction (`store.queue_jobs`); a worker claims the job (procrastinate: `FOR UPDATE SKIP
-LOCKED`, LISTEN/NOTIFY wake-ups, worker heartbeats), takes the execution's lease and drives
-it with the engine, exactly as `ax workflow run` would (`drive`), except that each step
-attempt is a job on its provider's queue (`queue_executor`), run by any worker that has
-that provider (`attempt`) and answered through the store (`answers`). The store stays the
-authority: every write of the driver is fenced by the lease, and an attempt's answer counts
-only from the worker that runs it now, so a worker that froze and wakes up late is refused.
-A worker that dies is found by its missing heartbeats, and its jobs run again elsewhere
-(`reaper`), an execution resuming from its step records.
+`ax workflow submit` stores an execution `queued` and defers its first turn in the same
+transaction (`store.queue_jobs`). Nothing drives an execution: it moves on by turns
+(`runtime.turn`), each one transaction under the execution's row lock that records what
+happened, decides what is ready (the engine's own turn function) and defers the jobs that
+follows. A worker claims jobs (procrastinate: `FOR UPDATE SKIP LOCKED`, LISTEN/NOTIFY
+wake-ups, worker heartbeats) of two kinds: an attempt on its provider's queue (`attempt`),
+whose outcome it records in the execution's next turn, and a turn for everything else
+(`turns`). The store stays the authority: an attempt's answer counts only from the worker
+that runs it now, so a worker that froze and wakes up late is refused. A worker that dies is
+found by its missing heartbeats, and its jobs run again elsewhere (`reaper`).
 
 - `queue`: the procrastinate app on the store's database, and its schema.
-- `drive`: the job that drives one execution.
-- `queue_executor`, `wire`: its attempts dispatched as jobs, the call and outcome as JSON.
-- `attempt`: the job that runs one dispatched attempt.
-- `answers`: where drivers wait for answers (LISTEN/NOTIFY, a slow poll behind it).
+- `attempt`: the job that runs one dispatched attempt and takes the turn with its outcome.
+- `turns`: the job that takes one turn of an execution.
 - `provider_limits`: `AX_PROVIDER_LIMITS`, slots in the store shared by every worker.
-- `reaper`: stalled jobs retried; submitted executions without a runner or a job given one.
+- `reaper`: stalled jobs retried, stopped dispatches re-deferred, unattended executions
+  given a turn.
 - `serve`: the worker process (concurrency, queues, graceful drain on SIGTERM).
 """
