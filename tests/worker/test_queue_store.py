@@ -169,6 +169,13 @@ def test_a_retry_is_a_turn_scheduled_for_its_backoff(store: Store, tmp_path: Pat
     ((status, at),) = [job for job in jobs(store, TURN_TASK) if job[1] is not None]
     assert status == "todo" and abs(at.timestamp() - record.retry_at) < 0.01
     assert store.get_execution(execution_id).idle_until == record.retry_at
+    with store._transaction() as db:  # type: ignore[attr-defined]
+        db.execute(  # the submit's first turn job, as a worker would have run it
+            "UPDATE procrastinate_jobs SET status = 'succeeded' WHERE scheduled_at IS NULL"
+        )
+    # a decision, a resume: an immediate turn, whatever timer waits; one is enough
+    assert store.wake_execution(execution_id) is True
+    assert store.wake_execution(execution_id) is False
     take_turn(store, execution_id)  # early: nothing starts, and no second timer
     assert len([job for job in jobs(store, TURN_TASK) if job[1] is not None]) == 1
     assert len(dispatched(store, execution_id)) == 1

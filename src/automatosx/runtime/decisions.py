@@ -509,6 +509,19 @@ class Decisions:
         for record in self.waiting_retries():
             self.do(transitions.release_retry(record))
 
+    def periodic_checkpoint(self, now: float) -> None:
+        """The snapshot a run writes every `checkpointInterval` while it works."""
+        self.do(
+            transitions.checkpoint(
+                self.table,
+                state="executing",
+                context=self.context,
+                created_by="automatic",
+                label="periodic",
+                now=now,
+            )
+        )
+
     def ending_ops(self, ending: Ending, *, started_at: float, now: float) -> list[WriteOp]:
         """The final write of the run: how it ended, for every instance and the execution."""
         records = list(self.table)

@@ -33,7 +33,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from automatosx.errors import LeaseLostError, StoreFullError
-from automatosx.runtime import transitions
 from automatosx.runtime.child_steps import ChildSteps
 from automatosx.runtime.children import ChildOutcome
 from automatosx.runtime.decisions import Decisions, Ending, ExecutionContext, FinalState
@@ -340,16 +339,7 @@ class ExecutionRunner:
         if "control" in due:
             self._gates.look_again()
         if "checkpoint" in due and not self.decisions.pausing and not self._only_gates_wait():
-            self.decisions.do(
-                transitions.checkpoint(
-                    self.table,
-                    state="executing",
-                    context=self.run_info.context,
-                    created_by="automatic",
-                    label="periodic",
-                    now=now,
-                )
-            )
+            self.decisions.periodic_checkpoint(now)
 
     def _only_gates_wait(self) -> bool:
         return self._gates.only_gates_wait(running=bool(self._tasks))

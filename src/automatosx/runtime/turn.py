@@ -282,16 +282,7 @@ class _Turn:
         last = self.session.last_checkpoint_at() or self.execution.started_at or self.now
         if self.now - last < self.prepared.definition.config.checkpoint_interval / 1000:
             return
-        decisions.do(
-            transitions.checkpoint(
-                self.table,
-                state="executing",
-                context=self.execution.context,
-                created_by="automatic",
-                label="periodic",
-                now=self.now,
-            )
-        )
+        decisions.periodic_checkpoint(self.now)
 
     def _wake_when_due(self, timeout_at: float | None) -> None:
         """The next time something happens with no event to cause it (a retry, a gate's
