@@ -125,7 +125,7 @@ class ReachableCluster(Cluster):
 
 
 @contextmanager
-def reachable_cluster(also_on: str) -> Iterator[ReachableCluster]:
+def reachable_cluster(also_on: str, keep_log: Path) -> Iterator[ReachableCluster]:
     home = Path(tempfile.mkdtemp(prefix="ax-pg-"))
     data = home / "data"
     shutil.chown(home, "postgres", "postgres")
@@ -149,12 +149,14 @@ def reachable_cluster(also_on: str) -> Iterator[ReachableCluster]:
         finally:
             cluster.stop()
     finally:
+        with suppress(OSError):
+            shutil.copy(home / "server.log", keep_log)  # for a look after a failure
         shutil.rmtree(home, ignore_errors=True)
 
 
 @pytest.fixture
-def cluster(link: Link) -> Iterator[ReachableCluster]:
-    with reachable_cluster(also_on=link.host_ip) as started:
+def cluster(link: Link, tmp_path: Path) -> Iterator[ReachableCluster]:
+    with reachable_cluster(link.host_ip, keep_log=tmp_path / "server.log") as started:
         yield started
 
 
@@ -190,6 +192,15 @@ def start_worker_inside(
         proc.wait(timeout=10)
 
 
+@pytest.fixture
+def go(tmp_path: Path) -> Iterator[Path]:
+    """The file the step waits for; made at the end in any case, so that no step process
+    of a failed run lingers (one whose worker was killed would wait for it 30 s)."""
+    path = tmp_path / "go"
+    yield path
+    path.touch()
+
+
 def arrived_since(cluster: ReachableCluster, offset: int, client: str, worker: str) -> bool:
     """Whether the server logged, after byte `offset` of its log, an answer (the update of
     a dispatched attempt) from `client` naming `worker` as its claimant."""
@@ -204,6 +215,19 @@ def arrived_since(cluster: ReachableCluster, offset: int, client: str, worker: s
     return False
 
 
+def transactions_open(cluster: ReachableCluster, client: str) -> int:
+    """How many transactions the sessions from `client` have open now."""
+    import psycopg
+
+    with psycopg.connect(cluster.url, autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE client_addr = %s::inet "
+            "AND xact_start IS NOT NULL",
+            (client,),
+        ).fetchone()
+    return int(row[0]) if row else 0
+
+
 def test_a_partitioned_worker_is_taken_over_and_its_late_answer_refused(
     run_ax: RunAx,
     tmp_path: Path,
@@ -212,8 +236,9 @@ def test_a_partitioned_worker_is_taken_over_and_its_late_answer_refused(
     start_worker_inside: Callable[..., subprocess.Popen[str]],
     start_worker: Workers,
     ledger: Path,
+    go: Path,
 ) -> None:
-    started, go = tmp_path / "a-started", tmp_path / "go"
+    started = tmp_path / "a-started"
     inside = start_worker_inside()
     execution_id = submit(
         run_ax, tmp_path,
@@ -232,7 +257,10 @@ def test_a_partitioned_worker_is_taken_over_and_its_late_answer_refused(
     wait_until(started.exists, timeout=15)  # a runs again, on the host
     taken_over_s = time.monotonic() - partitioned_at
     second = [line for line in read_ledger(ledger) if line["event"] == "start"][-1]
-    assert (second["step"], second["attempt"], second["ppid"]) == ("a", 2, outside.pid)
+    assert (second["step"], second["attempt"], second["ppid"]) == ("a", 2, outside.pid), (
+        read_ledger(ledger),
+        run_ax("workflow", "events", execution_id, "--format", "json").stdout,
+    )
     assert taken_over_s < 3 * float(HEARTBEAT_S) + 3, taken_over_s  # 3 heartbeats, + slack
 
     go.touch()  # both runs of `a` end: B's answer is recorded, A's cannot get through
@@ -247,11 +275,20 @@ def test_a_partitioned_worker_is_taken_over_and_its_late_answer_refused(
     link.up()  # the partition heals: A's answer for attempt 1 reaches the database
     me = f"{socket.gethostname()}:{inside.pid}"
     wait_until(lambda: arrived_since(cluster, log_size, link.inner_ip, me), timeout=40)
+    wait_until(lambda: transactions_open(cluster, link.inner_ip) == 0)  # its turn is over
     assert inside.poll() is None  # it lost the attempt, not its life
 
     events = json.loads(run_ax("workflow", "events", execution_id, "--format", "json").stdout)
     completed_a = [e for e in events if e["type"] == "step_completed" and e["stepKey"] == "a"]
     assert [e["data"]["attempt"] for e in completed_a] == [2]  # recorded once, by attempt 2
+    history_a = [(e["type"], e["data"]["attempt"]) for e in events if e["stepKey"] == "a"]
+    assert history_a == [
+        ("step_started", 1),
+        ("step_cancelled", 1),  # interrupted: its worker went silent
+        ("step_started", 2),
+        ("step_completed", 2),
+    ]
+    assert events[-1]["type"] == "workflow_completed"  # the late answer added nothing after
     document = status(run_ax, execution_id)
     assert document["state"] == "completed"
     assert (document["steps"]["a"]["attempts"], document["steps"]["b"]["attempts"]) == (2, 1)

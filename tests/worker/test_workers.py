@@ -291,10 +291,11 @@ def test_each_worker_takes_only_its_providers_steps(
 def test_a_draining_worker_hands_its_attempt_on(
     run_ax: RunAx, tmp_path: Path, start_worker: Workers, ledger: Path
 ) -> None:
-    """The worker running a step's attempt (not its driver) gets SIGTERM: after its grace
-    period the attempt is stopped, and another worker with that provider runs it again."""
+    """The worker running a step's attempt gets SIGTERM: after its grace period the attempt
+    is stopped, and another worker with that provider runs the step again, as its next
+    attempt (the stopped one is closed as interrupted)."""
     started, go = tmp_path / "started", tmp_path / "go"
-    driver = start_worker("--queue", "python")  # drives; takes no `command` step
+    turns = start_worker("--queue", "python")  # takes turns; takes no `command` step
     execution_id = submit(
         run_ax, tmp_path, [step("work", f"ax:announce={started} ax:wait-file={go}")]
     )
@@ -310,8 +311,8 @@ def test_a_draining_worker_hands_its_attempt_on(
     waited = run_ax("workflow", "wait", execution_id, "--timeout", "20")
     assert waited.returncode == 0, waited.stderr
     starts = [line for line in read_ledger(ledger) if line["event"] == "start"]
-    assert [line["ppid"] for line in starts] == [first.pid, second.pid]
-    assert driver.poll() is None
+    assert [(line["ppid"], line["attempt"]) for line in starts] == [(first.pid, 1), (second.pid, 2)]
+    assert turns.poll() is None
 
 
 def test_a_provider_limit_holds_across_all_workers(

@@ -345,6 +345,7 @@ class ExecutionRunner:
         return self._gates.only_gates_wait(running=bool(self._tasks))
 
     def _on_retry_due(self, key: str) -> None:
+        self._retry_timers.pop(key, None)
         self._retries_due.append(key)
         self._wake.set()
 

@@ -56,13 +56,14 @@ WITHOUT_JOB = (
     "WHERE d.state IN ('queued', 'running') AND NOT EXISTS (SELECT 1 FROM procrastinate_jobs j "
     "WHERE j.id = d.job_id AND j.status IN ('todo', 'doing')) FOR UPDATE OF d SKIP LOCKED"
 )
-REQUEUE = "UPDATE workflow_dispatched_attempts SET state = 'queued', worker = NULL WHERE id = ?"
+# `worker` stays: whoever claims it next knows the attempt was cut off (a new attempt).
+REQUEUE = "UPDATE workflow_dispatched_attempts SET state = 'queued' WHERE id = ?"
 
 
 @dataclass(frozen=True)
 class Claim:
     """A claimed attempt: its execution, the call to make, and the worker that had claimed
-    it before and went silent (None: this is its first run)."""
+    it before and went silent or was stopped (None: this is its first run)."""
 
     execution_id: str
     call: dict[str, Any]
@@ -96,7 +97,7 @@ class DispatchQueries:
                 db.execute(STALE, (time.time(), dispatch_id))
         if row is None or row[0] is None:
             return None
-        lost = before[1] if before[0] == "running" and before[1] != worker else None
+        lost = before[1] if before[1] is not None and before[1] != worker else None
         return Claim(str(row[1]), json.loads(row[0]), lost)
 
 
