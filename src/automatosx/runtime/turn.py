@@ -279,8 +279,11 @@ class _Turn:
         decisions = self.decisions
         if decisions.pausing or not self.table.holding:
             return
+        interval = self.prepared.definition.config.checkpoint_interval / 1000
+        if self.now - (self.execution.started_at or self.now) < interval:
+            return  # younger than one interval: no query needed to know it is not due
         last = self.session.last_checkpoint_at() or self.execution.started_at or self.now
-        if self.now - last < self.prepared.definition.config.checkpoint_interval / 1000:
+        if self.now - last < interval:
             return
         decisions.periodic_checkpoint(self.now)
 

@@ -27,18 +27,20 @@ ATTEMPT_TASK = "automatosx.attempt"  # the worker's task that runs one dispatche
 
 INSERT = (
     "INSERT INTO workflow_dispatched_attempts (id, execution_id, step_key, attempt, "
-    "queue_name, call, state, created_at) VALUES (?, ?, ?, ?, ?, ?, 'queued', ?)"
+    "queue_name, call, state, created_at, job_id) VALUES (?, ?, ?, ?, ?, ?, 'queued', ?, ?)"
 )
 SET_JOB = "UPDATE workflow_dispatched_attempts SET job_id = ? WHERE id = ?"
 # Only while its step still waits for this attempt: a job retried after the execution moved
 # on finds the attempt cancelled (or a later one running) and does nothing.
+# One statement: the row as it was (`before`, the worker that had claimed it) and as it is.
 CLAIM = (
     "UPDATE workflow_dispatched_attempts d SET state = 'running', worker = ?, started_at = ? "
-    "WHERE d.id = ? AND d.state IN ('queued', 'running') AND EXISTS (SELECT 1 FROM "
+    "FROM (SELECT id, worker FROM workflow_dispatched_attempts WHERE id = ? FOR UPDATE) before "
+    "WHERE d.id = before.id AND d.state IN ('queued', 'running') AND EXISTS (SELECT 1 FROM "
     "workflow_step_instances i WHERE i.execution_id = d.execution_id AND i.key = d.step_key "
-    "AND i.attempt = d.attempt AND i.state = 'running') RETURNING d.call, d.execution_id"
+    "AND i.attempt = d.attempt AND i.state = 'running') "
+    "RETURNING d.call, d.execution_id, before.worker"
 )
-CLAIMANT = "SELECT state, worker FROM workflow_dispatched_attempts WHERE id = ? FOR UPDATE"
 STALE = (
     "UPDATE workflow_dispatched_attempts SET state = 'cancelled', call = NULL, finished_at = ? "
     "WHERE id = ? AND state IN ('queued', 'running')"
@@ -91,13 +93,12 @@ class DispatchQueries:
         """The attempt, now this worker's; None if it was answered or cancelled, or its
         step no longer waits for it."""
         with self._transaction() as db:
-            before = db.execute(CLAIMANT, (dispatch_id,)).fetchone()
             row = db.execute(CLAIM, (worker, time.time(), dispatch_id)).fetchone()
             if row is None:  # its step no longer waits for it: nobody ever will
                 db.execute(STALE, (time.time(), dispatch_id))
         if row is None or row[0] is None:
             return None
-        lost = before[1] if before[1] is not None and before[1] != worker else None
+        lost = row[2] if row[2] is not None and row[2] != worker else None
         return Claim(str(row[1]), json.loads(row[0]), lost)
 
 
@@ -113,11 +114,12 @@ def defer_attempt(
     priority: int,
 ) -> None:
     """Store the attempt's call and defer its job on `queue_name`, on `db`."""
+    job_id = defer_job(db, queue_name, ATTEMPT_TASK, priority, {"dispatch_id": dispatch_id}, None)
     db.execute(
         INSERT,
-        (dispatch_id, execution_id, step_key, attempt, queue_name, json.dumps(call), time.time()),
-    )
-    _defer(db, dispatch_id, queue_name, priority)
+        (dispatch_id, execution_id, step_key, attempt, queue_name, json.dumps(call), time.time(),
+         job_id),
+    )  # fmt: skip
 
 
 def _defer(db: Connection, dispatch_id: str, queue_name: str, priority: int) -> None:
