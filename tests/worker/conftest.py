@@ -9,7 +9,8 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -43,25 +44,36 @@ def ax_env(ax_env: dict[str, str], pg_url: str, ledger: Path) -> dict[str, str]:
 Workers = Callable[..., subprocess.Popen[str]]
 
 
-@pytest.fixture
-def start_worker(ax_env: dict[str, str], tmp_path: Path) -> Iterator[Workers]:
-    """Starts `ax worker` processes (own process group each); all are killed at the end."""
+@contextmanager
+def workers_started(
+    env: dict[str, str], tmp_path: Path, *, prefix: Sequence[str] = (), log: str = "worker"
+) -> Iterator[Workers]:
+    """Starts `ax worker` processes (own process group each, `prefix` before the command:
+    `ip netns exec NS`); all are killed at the end."""
     started: list[subprocess.Popen[str]] = []
 
     def start(*args: str) -> subprocess.Popen[str]:
-        log = open(tmp_path / f"worker-{len(started)}.log", "w")  # noqa: SIM115
+        out = open(tmp_path / f"{log}-{len(started)}.log", "w")  # noqa: SIM115
         proc = subprocess.Popen(
-            [AX, "worker", *args], env=ax_env, cwd=tmp_path, stdout=log, stderr=log,
+            [*prefix, AX, "worker", *args], env=env, cwd=tmp_path, stdout=out, stderr=out,
             text=True, start_new_session=True,
         )  # fmt: skip
         started.append(proc)
         return proc
 
-    yield start
-    for proc in started:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=10)
+    try:
+        yield start
+    finally:
+        for proc in started:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+
+
+@pytest.fixture
+def start_worker(ax_env: dict[str, str], tmp_path: Path) -> Iterator[Workers]:
+    with workers_started(ax_env, tmp_path) as start:
+        yield start
 
 
 def submit(

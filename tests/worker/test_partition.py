@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import AX, RunAx
+from tests.conftest import RunAx
 from tests.runtime.support import agent_runs, read_ledger, step
 from tests.worker.conftest import (
     HEARTBEAT_S,
@@ -35,6 +35,7 @@ from tests.worker.conftest import (
     status,
     submit,
     wait_until,
+    workers_started,
 )
 from tests.worker.private_postgres import Cluster, _as_postgres, _bin, _free_port
 
@@ -168,23 +169,10 @@ def start_worker_inside(
 ) -> Iterator[Callable[..., subprocess.Popen[str]]]:
     """`ax worker` in the namespace (`ip netns exec` execs it: its pid is the worker's),
     reaching the cluster at the host's end of the veth pair."""
-    started: list[subprocess.Popen[str]] = []
-
-    def start(*args: str) -> subprocess.Popen[str]:
-        env = {**ax_env, "AX_DB": cluster.url_at(link.host_ip)}
-        log = open(tmp_path / f"inside-worker-{len(started)}.log", "w")  # noqa: SIM115
-        proc = subprocess.Popen(
-            ["ip", "netns", "exec", link.namespace, AX, "worker", *args], env=env,
-            cwd=tmp_path, stdout=log, stderr=log, text=True, start_new_session=True,
-        )  # fmt: skip
-        started.append(proc)
-        return proc
-
-    yield start
-    for proc in started:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=10)
+    env = {**ax_env, "AX_DB": cluster.url_at(link.host_ip)}
+    prefix = ("ip", "netns", "exec", link.namespace)
+    with workers_started(env, tmp_path, prefix=prefix, log="inside-worker") as start:
+        yield start
 
 
 @pytest.fixture

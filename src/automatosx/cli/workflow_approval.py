@@ -105,7 +105,10 @@ def _decide(id: str, step: str, decision: ApprovalDecision, comment: str | None)
         f"{decision.capitalize()} step '{step}' of execution {execution.id} (by {by}).",
         markup=False,
     )
-    if execution.state == "paused" or not lease_is_live(execution):
+    # a submitted one needs nothing more: the deciding command gave it a turn on the workers
+    if execution.state == "paused" or (
+        execution.queue_name is None and not lease_is_live(execution)
+    ):
         why = "is paused" if execution.state == "paused" else "has no runner"
         console.print(
             f"The execution {why}: `ax workflow resume {execution.id}` continues from "
