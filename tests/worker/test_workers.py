@@ -390,6 +390,7 @@ def test_a_waiting_gate_holds_no_worker(
     assert (document["state"], document["orphaned"]) == ("executing", False)
     approved = run_ax("workflow", "approve", gated, "gate")
     assert approved.returncode == 0, approved.stderr
+    assert "resume" not in approved.stdout  # the workers apply it: nothing more to do
     waited = run_ax("workflow", "wait", gated, "--timeout", "20")
     assert waited.returncode == 0, waited.stderr
     assert [r.step for r in agent_runs(ledger)] == ["a", "x", "b"]
