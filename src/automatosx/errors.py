@@ -22,6 +22,7 @@ ErrorKind = Literal[
     "subworkflow_failed",
     "rejected",
     "cancelled",
+    "worker_lost",
 ]
 ERROR_KINDS: tuple[str, ...] = get_args(ErrorKind)
 

@@ -98,6 +98,36 @@ def test_a_worker_killed_mid_step_loses_nothing(
     assert (steps["a"]["attempts"], steps["b"]["attempts"], steps["c"]["attempts"]) == (1, 2, 1)
 
 
+def test_a_step_that_kills_its_worker_fails_after_three_workers(
+    run_ax: RunAx, tmp_path: Path, start_worker: Workers, ledger: Path
+) -> None:
+    """A step that takes down whatever runs it does not go round the workers for ever: the
+    third worker lost to it fails it (`worker_lost`, not retried), and the run ends."""
+    execution_id = submit(
+        run_ax, tmp_path,
+        [step("a"), step("poison", "ax:kill-runner", ["a"]), step("c", deps=["poison"])],
+    )  # fmt: skip
+    started = [start_worker()]
+
+    def ended() -> bool:
+        if started[-1].poll() is not None:  # as a supervisor (systemd) would: a new one
+            started.append(start_worker())
+        return status(run_ax, execution_id)["state"] in ("completed", "failed")
+
+    wait_until(ended, timeout=60)
+    document = status(run_ax, execution_id)
+    assert document["state"] == "failed"
+    poison = document["steps"]["poison"]
+    assert (poison["state"], poison["errorKind"]) == ("failed", "worker_lost")
+    assert poison["attempts"] == 3
+    assert "lost 3 times" in poison["error"]
+    assert document["steps"]["c"]["state"] != "completed"
+    ran_on = [line["ppid"] for line in read_ledger(ledger) if line["step"] == "poison"]
+    assert ran_on == [proc.pid for proc in started[:3]]  # once on each of three workers
+    assert all(proc.poll() is not None for proc in started[:3])
+    assert started[-1].poll() is None  # the worker after them lives on
+
+
 def test_cancel_reaches_the_worker(
     run_ax: RunAx, tmp_path: Path, start_worker: Workers, ledger: Path
 ) -> None:
@@ -293,25 +323,31 @@ def test_a_draining_worker_hands_its_attempt_on(
 ) -> None:
     """The worker running a step's attempt gets SIGTERM: after its grace period the attempt
     is stopped, and another worker with that provider runs the step again, as its next
-    attempt (the stopped one is closed as interrupted)."""
+    attempt (the stopped one is closed as interrupted). Drained workers are not lost ones:
+    three drains in a row (a rolling deploy) do not fail the step as `worker_lost`."""
     started, go = tmp_path / "started", tmp_path / "go"
     turns = start_worker("--queue", "python")  # takes turns; takes no `command` step
     execution_id = submit(
         run_ax, tmp_path, [step("work", f"ax:announce={started} ax:wait-file={go}")]
     )
     wait_until(lambda: status(run_ax, execution_id)["state"] == "executing")
-    first = start_worker("--queue", "command", "--grace", "0.3")
-    wait_until(started.exists)
-    first.send_signal(signal.SIGTERM)
-    assert first.wait(timeout=15) == 0
-    started.unlink()
-    second = start_worker("--queue", "command")
+    drained = []
+    for _ in range(3):
+        worker = start_worker("--queue", "command", "--grace", "0.3")
+        wait_until(started.exists)
+        started.unlink()
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(timeout=15) == 0
+        drained.append(worker.pid)
+    last = start_worker("--queue", "command")
     wait_until(started.exists)  # handed on: the reaper gave the attempt a new job
     go.touch()
     waited = run_ax("workflow", "wait", execution_id, "--timeout", "20")
     assert waited.returncode == 0, waited.stderr
     starts = [line for line in read_ledger(ledger) if line["event"] == "start"]
-    assert [(line["ppid"], line["attempt"]) for line in starts] == [(first.pid, 1), (second.pid, 2)]
+    assert [(line["ppid"], line["attempt"]) for line in starts] == [
+        (pid, attempt) for attempt, pid in enumerate([*drained, last.pid], start=1)
+    ]
     assert turns.poll() is None
 
 

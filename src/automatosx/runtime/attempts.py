@@ -5,7 +5,8 @@ a policy that leaves it out inherits the workflow's); the delay
 before retry n (1-based) is `retryDelayMs * retryBackoffMultiplier^(n-1)` plus at most 10%
 jitter so many failing steps do not retry in lock-step. `cancelled` never retries, and neither
 do `template_error` and `expression_error`: a prompt or an expression that fails on fixed
-upstream outputs always will.
+upstream outputs always will. Nor does `worker_lost` (`ax worker`): the step already ran
+again each time its worker was lost.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from functools import lru_cache
 
 from automatosx.definition.models import RetryPolicy, StepSpec, WorkflowConfig
 
-NEVER_RETRIED = frozenset({"cancelled", "template_error", "expression_error"})
+NEVER_RETRIED = frozenset({"cancelled", "template_error", "expression_error", "worker_lost"})
 # Retried only when a retry policy names them: a rejected key stays rejected on a retry.
 RETRIED_ONLY_WHEN_LISTED = frozenset({"auth_error"})
 MAX_JITTER = 0.10

@@ -26,6 +26,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
+from automatosx.errors import StepError
 from automatosx.runtime import transitions
 from automatosx.runtime.child_steps import ChildSteps
 from automatosx.runtime.children import ChildOutcome
@@ -46,6 +47,10 @@ if TYPE_CHECKING:
     from automatosx.store.records import ApprovalRecord, ExecutionRecord, StepInstanceRecord
     from automatosx.store.turns import TurnSession
 
+# A step whose worker is lost this many times fails (`worker_lost`) instead of running
+# again: one that kills whatever runs it (out of memory, a crash) would go round the
+# workers for ever.
+LOST_WORKERS_ALLOWED = 3
 CLOCK_SLACK_S = 1.0  # a due time this near is scheduled again by each turn that sees it
 PREPARED_KEPT = 64  # executions whose prepared workflow a process keeps (definitions never change)
 
@@ -108,7 +113,8 @@ def take_turn(
     by `by` (a worker's `host:pid`; by default this process), named as the owner when the
     turn starts or resumes the execution."""
     with store.turn_session(execution_id) as session:
-        if answer is not None and not session.answer(answer.dispatch_id, answer.worker):
+        lost = answer is not None and answer.outcome is None
+        if answer is not None and not session.answer(answer.dispatch_id, answer.worker, lost=lost):
             return TurnResult(session.execution.state, refused=True)
         execution = session.execution
         if execution.is_terminal or execution.state == "paused" or execution.queue_name is None:
@@ -241,6 +247,14 @@ class _Turn:
     def _interrupted(self, lost: Answer) -> None:
         record = self.table.records.get(lost.step_key)
         if record is None or record.state != "running" or record.attempt != lost.attempt:
+            return
+        times = self.session.lost_attempts(lost.step_key)
+        if times >= LOST_WORKERS_ALLOWED:
+            message = (
+                f"its worker was lost {times} times while running it (killed, out of "
+                "memory, or its machine gone); it is not tried again"
+            )
+            self.decisions.record_failure(record, StepError("worker_lost", message), self.now)
             return
         closed = transitions.interrupt(record, self.now)
         self.decisions.do(closed)

@@ -274,6 +274,10 @@ class Store(Protocol):
         """A new job for each dispatch still awaited whose job will not run; how many."""
         ...
 
+    def release_dispatch(self, dispatch_id: str, worker: str) -> None:
+        """`worker`, draining, stopped the attempt it ran: handed on, not lost."""
+        ...
+
     # ---- per-provider concurrency across workers (store/provider_slots.py) ----
     def take_provider_slot(
         self, provider: str, limit: int, holder: str, *, now: float, until: float

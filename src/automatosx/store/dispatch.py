@@ -60,6 +60,12 @@ WITHOUT_JOB = (
 )
 # `worker` stays: whoever claims it next knows the attempt was cut off (a new attempt).
 REQUEUE = "UPDATE workflow_dispatched_attempts SET state = 'queued' WHERE id = ?"
+# A draining worker stopped the attempt: cut off, but not lost (it counts for no
+# `worker_lost`, `store.turns.ANSWER`).
+RELEASE = (
+    "UPDATE workflow_dispatched_attempts SET outcome = 'released' "
+    "WHERE id = ? AND state = 'running' AND worker = ?"
+)
 
 
 @dataclass(frozen=True)
@@ -88,6 +94,12 @@ class DispatchQueries:
                 db.execute(REQUEUE, (dispatch_id,))
                 _defer(db, dispatch_id, queue_name, int(priority))
         return len(rows)
+
+    def release_dispatch(self: _Transactional, dispatch_id: str, worker: str) -> None:
+        """The worker stopped the attempt while draining (SIGTERM): the attempt it was
+        running is handed on, and its loss does not count against the step."""
+        with self._transaction() as db:
+            db.execute(RELEASE, (dispatch_id, worker))
 
     def claim_dispatch(self: _Transactional, dispatch_id: str, worker: str) -> Claim | None:
         """The attempt, now this worker's; None if it was answered or cancelled, or its

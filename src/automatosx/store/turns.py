@@ -39,9 +39,16 @@ if TYPE_CHECKING:
     from automatosx.store.write_ops import Connection
 
 LOCK_EXECUTION = " FOR UPDATE OF e"
+# `outcome`: 'answered'; or 'lost', its worker went silent mid-call (`lost_attempts`),
+# unless that worker drained and said so first ('released', `DispatchQueries.release`)
 ANSWER = (
-    "UPDATE workflow_dispatched_attempts SET state = 'done', call = NULL, finished_at = ? "
+    "UPDATE workflow_dispatched_attempts SET state = 'done', call = NULL, "
+    "outcome = COALESCE(outcome, ?), finished_at = ? "
     "WHERE id = ? AND state = 'running' AND worker = ?"
+)
+LOST_ATTEMPTS = (
+    "SELECT count(*) FROM workflow_dispatched_attempts "
+    "WHERE execution_id = ? AND step_key = ? AND outcome = 'lost'"
 )
 INSTANCES = (
     f"SELECT {INSTANCE_COLUMNS} FROM workflow_step_instances WHERE execution_id = ? "
@@ -84,11 +91,18 @@ class TurnSession:
         self.execution = execution
         self.codec = codec
 
-    def answer(self, dispatch_id: str, worker: str) -> bool:
+    def answer(self, dispatch_id: str, worker: str, *, lost: bool = False) -> bool:
         """Close the dispatch if this worker is still its claimant (True); a frozen
-        worker's late answer, or one for a cancelled attempt, is refused."""
-        cursor = self.db.execute(ANSWER, (time.time(), dispatch_id, worker))
+        worker's late answer, or one for a cancelled attempt, is refused. `lost`: there is
+        no answer, the worker that ran it before went silent."""
+        outcome = "lost" if lost else "answered"
+        cursor = self.db.execute(ANSWER, (outcome, time.time(), dispatch_id, worker))
         return cursor.rowcount == 1
+
+    def lost_attempts(self, step_key: str) -> int:
+        """How many of the instance's attempts lost their worker mid-call."""
+        row = self.db.execute(LOST_ATTEMPTS, (self.execution.id, step_key)).fetchone()
+        return int(row[0])
 
     def instances(self) -> list[StepInstanceRecord]:
         rows = self.db.execute(INSTANCES, (self.execution.id,)).fetchall()

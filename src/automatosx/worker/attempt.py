@@ -15,6 +15,7 @@ group is killed on the way out (`run_attempt`).
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import socket
 import time
@@ -71,11 +72,15 @@ def register_attempt(app: procrastinate.App, store: Store, limiter: ProviderLimi
             providers=router.provider_order,
             patience_s=CACHE_PATIENCE_S,
         )
-        async with limiter.slot(attempt_queue(call.agent).removeprefix(QUEUE_PREFIX)):
-            started = time.time()
-            outcome = await executor.execute(
-                Attempt(call, started, validator, cache_from_json(data))
-            )
+        try:
+            async with limiter.slot(attempt_queue(call.agent).removeprefix(QUEUE_PREFIX)):
+                started = time.time()
+                outcome = await executor.execute(
+                    Attempt(call, started, validator, cache_from_json(data))
+                )
+        except asyncio.CancelledError:  # drained (or aborted: then this changes nothing)
+            _released(store, dispatch_id, me)
+            raise
         answer = Answer(dispatch_id, me, outcome)
         result = await asyncio.to_thread(take_turn, store, execution_id, answer=answer, by=me)
         if result.refused:
@@ -83,3 +88,13 @@ def register_attempt(app: procrastinate.App, store: Store, limiter: ProviderLimi
         if result.ended:
             await send_ended_trace(store, execution_id)
         return f"answered; {result.state}, {result.started} attempts started"
+
+
+def _released(store: Store, dispatch_id: str, me: str) -> None:
+    """Says the attempt was stopped, not lost (`Store.release_dispatch`), in this thread:
+    the task is being cancelled, so there is no awaiting. Best effort: if the store cannot
+    be reached, the attempt counts as lost."""
+    try:
+        store.release_dispatch(dispatch_id, me)
+    except Exception:
+        logging.getLogger(__name__).warning("could not hand attempt %s on", dispatch_id)

@@ -16,6 +16,8 @@ Behaviour comes from the prompt's `ax:` directives (so each step can differ) or 
   ax:output=JSON             print this JSON (default: {"step": ..., "attempt": ...})
   ax:echo                    print the prompt as text
   ax:check-deps=K1,K2        exit 3 unless those steps are already `completed` in AX_DB
+  ax:kill-runner             SIGKILL the process that started it (its runner or worker),
+                             as a step that runs its machine out of memory would
   ax:request=pause|cancel    record that control request for its execution in AX_DB
                              (SQLite) as its last act, as `ax workflow pause` would
 """
@@ -109,6 +111,9 @@ def main() -> int:
         with open(options["grandchild"], "w", encoding="utf-8") as handle:
             handle.write(str(child.pid))
     record("start", prompt=prompt)
+    if "kill-runner" in options:
+        os.kill(os.getppid(), signal.SIGKILL)
+        return 0
     if "announce" in options:
         with open(options["announce"], "a", encoding="utf-8"):
             pass
