@@ -77,11 +77,16 @@ def start_worker(ax_env: dict[str, str], tmp_path: Path) -> Iterator[Workers]:
 
 
 def submit(
-    run_ax: RunAx, tmp_path: Path, steps: list[dict[str, Any]], name: str = "w", *flags: str
+    run_ax: RunAx,
+    tmp_path: Path,
+    steps: list[dict[str, Any]],
+    name: str = "w",
+    *flags: str,
+    config: dict[str, Any] | None = None,
 ) -> str:
     folder = tmp_path / name
     folder.mkdir(exist_ok=True)
-    path = write_workflow(folder, workflow(steps, name=name))
+    path = write_workflow(folder, workflow(steps, name=name, config=config))
     result = run_ax("workflow", "submit", str(path), "--format", "json", *flags)
     assert result.returncode == 0, result.stderr
     document = json.loads(result.stdout)

@@ -6,6 +6,7 @@ nothing attends, per-provider slots, and the call/outcome JSON a dispatch carrie
 from __future__ import annotations
 
 import time
+from collections import OrderedDict
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from automatosx.agents.base import ProviderCall, ProviderResult
 from automatosx.definition.models import AgentSpec
 from automatosx.definition.validation import validate_document
 from automatosx.errors import StepError
+from automatosx.runtime import turn as turn_module
 from automatosx.runtime.cache_policy import CachePolicy, CacheUse
 from automatosx.runtime.control import submit_execution
 from automatosx.runtime.preparation import prepare_workflow
@@ -179,6 +181,35 @@ def test_a_retry_is_a_turn_scheduled_for_its_backoff(store: Store, tmp_path: Pat
     take_turn(store, execution_id)  # early: nothing starts, and no second timer
     assert len([job for job in jobs(store, TURN_TASK) if job[1] is not None]) == 1
     assert len(dispatched(store, execution_id)) == 1
+
+
+def test_the_workflow_timeout_counts_from_the_latest_resume(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As in a runner, time before a pause does not count: the timeout's turn is scheduled
+    from the resume, also by a process that did not take the resume's turn."""
+    execution_id = submitted(store, tmp_path, [step("a"), step("b", deps=["a"])], timeout=60_000)
+    take_turn(store, execution_id)
+    with store._transaction() as db:  # type: ignore[attr-defined]
+        db.execute(  # it started long ago
+            "UPDATE workflow_executions SET started_at = started_at - 1000 WHERE id = ?",
+            [execution_id],
+        )
+    ((a_id, _),) = dispatched(store, execution_id).values()
+    store.claim_dispatch(a_id, "w1")
+    store.request_control(execution_id, "pause")
+    assert take_turn(store, execution_id, answer=Answer(a_id, "w1", succeeded("a"))).state == (
+        "paused"
+    )
+    store.wake_execution(execution_id, requeue_paused=True)
+    resumed_at = time.time()
+    assert take_turn(store, execution_id, by="w2").started == 1  # resumed: b starts
+    scheduled = store.get_execution(execution_id).idle_until
+    assert scheduled is not None and abs(scheduled - (resumed_at + 60)) < 1
+    monkeypatch.setattr(turn_module, "_SEGMENTS", OrderedDict())
+    take_turn(store, execution_id, by="w3")  # another process: reads when it was resumed
+    later = store.get_execution(execution_id).idle_until
+    assert later is not None and abs(later - (resumed_at + 60)) < 1
 
 
 def test_a_dispatch_whose_job_stopped_gets_a_new_one(store: Store, tmp_path: Path) -> None:

@@ -13,7 +13,14 @@ import time
 from pathlib import Path
 
 from tests.conftest import RunAx
-from tests.runtime.support import agent_runs, read_ledger, step, workflow, write_workflow
+from tests.runtime.support import (
+    agent_runs,
+    process_exists,
+    read_ledger,
+    step,
+    workflow,
+    write_workflow,
+)
 from tests.web.conftest import Serve
 from tests.worker.conftest import Workers, registered_workers, status, submit, wait_until
 from tests.worker.private_postgres import private_cluster
@@ -146,20 +153,50 @@ def test_cancel_reaches_the_worker(
 def test_pause_and_resume_a_submitted_execution(
     run_ax: RunAx, tmp_path: Path, start_worker: Workers
 ) -> None:
+    """Paused, then resumed through the workers; `config.timeout` counts from the resume
+    (1.5 s of `a`, 1.5 s paused, then `b`: past 2.5 s in all, within it since the resume)."""
     started = tmp_path / "started"
     execution_id = submit(
-        run_ax, tmp_path, [step("a", f"ax:announce={started} ax:sleep=2"), step("b", deps=["a"])]
-    )
+        run_ax, tmp_path,
+        [step("a", f"ax:announce={started} ax:sleep=1.5"), step("b", "ax:sleep=0.5", ["a"])],
+        config={"timeout": 2500},
+    )  # fmt: skip
     start_worker()
     wait_until(started.exists)
     assert run_ax("workflow", "pause", execution_id).returncode == 0
     waited = run_ax("workflow", "wait", execution_id, "--timeout", "10")
     assert waited.returncode == 4, waited.stderr  # paused
+    time.sleep(1.5)
     resumed = run_ax("workflow", "resume", execution_id, "--format", "json")
     assert resumed.returncode == 0, resumed.stderr
     assert json.loads(resumed.stdout) == {"executionId": execution_id, "state": "queued"}
     waited = run_ax("workflow", "wait", execution_id, "--timeout", "20")
     assert waited.returncode == 0, waited.stderr
+
+
+def test_the_workflow_timeout_ends_a_submitted_execution(
+    run_ax: RunAx, tmp_path: Path, start_worker: Workers, ledger: Path
+) -> None:
+    """Past `config.timeout` the execution fails and what runs is killed on its worker."""
+    execution_id = submit(
+        run_ax, tmp_path,
+        [step("a", "ax:sleep=0.05"), step("long", "ax:sleep=30", ["a"]),
+         step("next", deps=["long"])],
+        config={"timeout": 1500},
+    )  # fmt: skip
+    start_worker()
+    waited = run_ax("workflow", "wait", execution_id, "--timeout", "20")
+    assert waited.returncode == 1, waited.stderr
+    document = status(run_ax, execution_id)
+    assert "timed out" in document["error"]
+    steps = document["steps"]
+    assert [steps[key]["state"] for key in ("a", "long", "next")] == [
+        "completed",
+        "cancelled",
+        "cancelled",
+    ]
+    wait_until(lambda: all(not process_exists(run.pid) for run in agent_runs(ledger)), 10)
+    assert [r.step for r in agent_runs(ledger) if r.end is None] == ["long"]
 
 
 def test_sigterm_drains_and_hands_the_execution_on(

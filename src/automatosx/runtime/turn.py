@@ -99,6 +99,10 @@ class PreparedCache:
 
 
 _PREPARED = PreparedCache()
+# When each execution's current run segment began (its first start, or its latest resume),
+# by (execution, resume count): `config.timeout` counts from there, so time spent paused
+# does not count. A process asks the store once per resume it has not seen.
+_SEGMENTS: OrderedDict[tuple[str, int], float] = OrderedDict()
 
 
 def take_turn(
@@ -269,8 +273,25 @@ class _Turn:
 
     def _timeout_at(self) -> float | None:
         timeout_ms = self.prepared.definition.config.timeout
-        started = self.execution.started_at or self.now
-        return started + timeout_ms / 1000 if timeout_ms else None
+        return self._segment_started_at() + timeout_ms / 1000 if timeout_ms else None
+
+    def _segment_started_at(self) -> float:
+        """When the current run segment began (`run` or `resume`, as in a runner)."""
+        execution = self.execution
+        if self.opening:  # this turn starts or resumes it
+            resumes = execution.resume_count + (1 if execution.started_at is not None else 0)
+            started = self.now
+        else:
+            resumes = execution.resume_count
+            found = _SEGMENTS.get((execution.id, resumes))
+            if found is not None:
+                return found
+            resumed = self.session.last_resumed_at() if resumes else None
+            started = resumed or execution.started_at or self.now
+        _SEGMENTS[(execution.id, resumes)] = started
+        while len(_SEGMENTS) > PREPARED_KEPT:
+            _SEGMENTS.popitem(last=False)
+        return started
 
     def _end(self, ending: Ending) -> None:
         """The run ends: what is still out is stopped wherever it runs, running children

@@ -60,6 +60,10 @@ WAITING_APPROVALS = (
     "WHERE a.execution_id = ? ORDER BY a.requested_at, a.step_key"
 )
 LAST_CHECKPOINT = "SELECT MAX(created_at) FROM workflow_checkpoints WHERE execution_id = ?"
+LAST_RESUMED = (
+    "SELECT created_at FROM workflow_events WHERE execution_id = ? "
+    "AND type = 'workflow_resumed' ORDER BY id DESC LIMIT 1"
+)
 SET_CONTROL = (
     "UPDATE workflow_executions SET control_request = ?, updated_at = ? WHERE id = ? "
     "AND state NOT IN ('completed', 'failed', 'cancelled') "
@@ -129,6 +133,11 @@ class TurnSession:
     def last_checkpoint_at(self) -> float | None:
         row = self.db.execute(LAST_CHECKPOINT, (self.execution.id,)).fetchone()
         return None if row is None or row[0] is None else float(row[0])
+
+    def last_resumed_at(self) -> float | None:
+        """When the execution was last resumed (None: never)."""
+        row = self.db.execute(LAST_RESUMED, (self.execution.id,)).fetchone()
+        return None if row is None else float(row[0])
 
     def executions(self, ids: Sequence[str]) -> list[ExecutionRecord]:
         from automatosx.store.sql_store import SELECT_EXECUTION
