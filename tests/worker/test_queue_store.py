@@ -156,6 +156,24 @@ def test_cancel_stops_every_attempt_still_out(store: Store, tmp_path: Path) -> N
     assert take_turn(store, execution_id, answer=Answer(ids[1], "w1", succeeded("b"))).refused
 
 
+def test_cancelling_a_queued_execution_never_starts_it(store: Store, tmp_path: Path) -> None:
+    execution_id = submitted(store, tmp_path, [step("a"), step("b", deps=["a"])])
+    store.request_control(execution_id, "cancel")
+    ended = take_turn(store, execution_id)  # the shell's turn, or the submit's first one
+    assert (ended.state, ended.ended, ended.started) == ("cancelled", True, 0)
+    assert [e.type for e in store.list_events(execution_id)] == [
+        "step_cancelled",
+        "step_cancelled",
+        "workflow_cancelled",
+    ]  # never `workflow_started`
+    assert {r.key: (r.state, r.attempt) for r in store.list_instances(execution_id)} == {
+        "a": ("cancelled", 0),
+        "b": ("cancelled", 0),
+    }
+    assert dispatched(store, execution_id) == {}
+    assert take_turn(store, execution_id).state == "cancelled"  # the submit's turn job, later
+
+
 def test_a_retry_is_a_turn_scheduled_for_its_backoff(store: Store, tmp_path: Path) -> None:
     retry = {"maxRetries": 1, "retryDelayMs": 60_000}
     execution_id = submitted(store, tmp_path, [step("a", retryPolicy=retry)])

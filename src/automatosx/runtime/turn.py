@@ -178,6 +178,8 @@ class _Turn:
 
     def take(self, answer: Answer | None) -> TurnResult:
         decisions, now, execution = self.decisions, self.now, self.execution
+        if execution.started_at is None and execution.control_request == "cancel":
+            return self._cancel_unstarted()
         if self.opening:
             decisions.do(self.opening)
             decisions.first_turn_checks(now)
@@ -222,6 +224,22 @@ class _Turn:
         self._hand_children_on()
         state = ending.state if ending is not None else "executing"
         return TurnResult(state, ended=ending is not None, started=len(attempts))
+
+    def _cancel_unstarted(self) -> TurnResult:
+        """Cancelled while still queued: it ends without ever having started (no
+        `workflow_started`, no step run)."""
+        self.session.write(
+            transitions.cancel_execution(
+                self.table.records.values(),
+                reason="cancelled by request",
+                now=self.now,
+                step_reason="workflow cancelled before it started",
+                previous=self.execution.state,
+            )
+        )
+        if self.execution.parent_execution_id is not None:
+            self.session.wake(self.execution.parent_execution_id)
+        return TurnResult("cancelled", ended=True)
 
     def _open(self, instances: list[StepInstanceRecord]) -> list[StepInstanceRecord]:
         """A `queued` execution: its first turn (`workflow_started`), or its first since a
