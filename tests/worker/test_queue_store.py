@@ -230,6 +230,30 @@ def test_the_workflow_timeout_counts_from_the_latest_resume(
     assert later is not None and abs(later - (resumed_at + 60)) < 1
 
 
+def test_a_turn_writes_the_periodic_checkpoint_when_one_is_due(
+    store: Store, tmp_path: Path
+) -> None:
+    steps = [step("a"), step("b", deps=["a"]), step("c", deps=["b"])]
+    execution_id = submitted(store, tmp_path, steps, checkpointInterval=200)
+    take_turn(store, execution_id)
+    with store._transaction() as db:  # type: ignore[attr-defined]
+        db.execute(  # it started an interval and more ago
+            "UPDATE workflow_executions SET started_at = started_at - 1 WHERE id = ?",
+            [execution_id],
+        )
+
+    def answer(key: str) -> None:
+        dispatch_id = dispatched(store, execution_id)[key][0]
+        store.claim_dispatch(dispatch_id, "w1")
+        take_turn(store, execution_id, answer=Answer(dispatch_id, "w1", succeeded(key)))
+
+    answer("a")  # due: written, as it is after this turn (b running)
+    answer("b")  # the last one is younger than an interval: none
+    (checkpoint,) = store.list_checkpoints(execution_id)
+    assert (checkpoint.created_by, checkpoint.state) == ("automatic", "executing")
+    assert (checkpoint.completed_steps, checkpoint.pending_steps) == (["a"], ["b", "c"])
+
+
 def test_a_dispatch_whose_job_stopped_gets_a_new_one(store: Store, tmp_path: Path) -> None:
     execution_id = submitted(store, tmp_path, [step("a")])
     take_turn(store, execution_id)
