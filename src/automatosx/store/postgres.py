@@ -4,24 +4,12 @@ A connection pool (psycopg 3 + psycopg_pool) serves the store's calls; each writ
 transaction that first locks the execution row (`SELECT ... FOR UPDATE`) and checks the
 lease owner and epoch, so fencing holds across machines exactly as on SQLite.
 
-Extending to per-step claims (multi-machine workers, next step of the roadmap): add a table
-`workflow_step_claims (execution_id, step_key, attempt, worker, claim_epoch, expires_at,
-state)` filled with the ready steps by the coordinator. A worker claims work with
+Many workers (`ax worker`) share the work through it: the attempts they run
+(`store.dispatch`), the turns that record them and start what follows (`store.turns`), and
+procrastinate's job queue beside them, in the same database.
 
-    WITH next AS (
-        SELECT execution_id, step_key, attempt FROM workflow_step_claims
-        WHERE state = 'ready' OR (state = 'claimed' AND expires_at < now_epoch)
-        ORDER BY priority DESC, created_at
-        LIMIT 1 FOR UPDATE SKIP LOCKED)
-    UPDATE workflow_step_claims c SET state = 'claimed', worker = %s,
-        claim_epoch = c.claim_epoch + 1, expires_at = now_epoch + lease
-    FROM next WHERE (c.execution_id, c.step_key, c.attempt) = (next...) RETURNING ...
-
-`SKIP LOCKED` lets many workers poll the same table without blocking each other; the
-returned `claim_epoch` plays the role `Lease.epoch` plays today: the worker's
-`FinishStepAttempt` is applied only if its claim row still has that epoch (a conditional
-UPDATE in the same transaction), so a worker whose claim expired and was re-claimed
-elsewhere cannot overwrite the newer attempt.
+Every pooled connection has TCP keepalives (`postgres_connect.KEEPALIVES`): a server that
+vanished without a word is given up in about half a minute.
 """
 
 from __future__ import annotations
@@ -37,7 +25,12 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 from automatosx.errors import StoreUnavailableError
 from automatosx.secrets import SecretRedactor, redactor_from_env
 from automatosx.store.codec import ColumnCodec
-from automatosx.store.postgres_connect import configure, prepare_database, split_schema
+from automatosx.store.postgres_connect import (
+    configure,
+    connection_settings,
+    prepare_database,
+    split_schema,
+)
 from automatosx.store.records import WorkflowRecord
 from automatosx.store.rows import WORKFLOW_COLUMNS, workflow_from_row
 from automatosx.store.sql_store import SqlStore
@@ -102,7 +95,7 @@ class PostgresStore(SqlStore):
             self.conninfo,
             min_size=1,
             max_size=max_connections,
-            kwargs={"autocommit": True},
+            kwargs={"autocommit": True, **connection_settings(self.conninfo)},
             configure=lambda conn: configure(conn, schema),
             open=True,
             timeout=5,  # waiting for a connection: the store facade retries, the lease bounds it

@@ -16,6 +16,7 @@ from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsp
 
 import psycopg
 from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict
 from psycopg.types.string import TextLoader
 
 from automatosx.errors import AxError
@@ -43,6 +44,25 @@ def split_schema(url: str) -> tuple[str, str | None]:
         raise AxError(f"invalid PostgreSQL schema name {schema!r} in AX_DB")
     conninfo = urlunsplit(parts._replace(query=urlencode(kept, quote_via=quote)))
     return conninfo, schema
+
+
+# A connection whose server vanished without a word (a network partition, a lost host) is
+# given up in about half a minute instead of the kernel's quarter of an hour, so a worker or
+# a runner reconnects (or fails over) rather than waiting on a dead socket: TCP keepalives
+# while it waits, and a bound on data sent and never acknowledged. What `AX_DB` sets wins.
+KEEPALIVES = {
+    "keepalives": "1",
+    "keepalives_idle": "10",
+    "keepalives_interval": "5",
+    "keepalives_count": "3",
+    "tcp_user_timeout": "30000",
+}
+
+
+def connection_settings(conninfo: str) -> dict[str, Any]:
+    """The settings each pooled connection adds to `conninfo` (`KEEPALIVES`)."""
+    given = conninfo_to_dict(conninfo)
+    return {key: value for key, value in KEEPALIVES.items() if key not in given}
 
 
 def configure(conn: psycopg.Connection[Any], schema: str | None) -> None:

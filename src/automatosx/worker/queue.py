@@ -9,12 +9,12 @@ migrate its tables (`procrastinate schema --migrate`, see docs/workers.md).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 
 from automatosx.errors import AxError
-from automatosx.store.postgres_connect import configure
+from automatosx.store.postgres_connect import configure, connection_settings
 from automatosx.store.queue_jobs import NEEDS_POSTGRES
 
 if TYPE_CHECKING:
@@ -58,7 +58,9 @@ def job_queue_app(store: PostgresStore, *, connections: int) -> procrastinate.Ap
     LISTEN) use the store's schema; not yet open."""
     import procrastinate
 
-    kwargs = {"options": f"-c search_path={store.schema}"} if store.schema else {}
+    kwargs: dict[str, Any] = connection_settings(store.conninfo)
+    if store.schema:
+        kwargs["options"] = f"-c search_path={store.schema}"
     connector = procrastinate.PsycopgConnector(
         conninfo=store.conninfo, kwargs=kwargs, min_size=1, max_size=connections
     )
