@@ -281,6 +281,9 @@ def test_a_frozen_worker_is_fenced_when_it_wakes(
     ]
     assert ran_a_on[0] == frozen.pid and ran_a_on[-1] == second.pid
     assert frozen.poll() is None  # it lost the lease, not its life: still serving
+    log = tmp_path / "worker-0.log"  # the frozen one's: one line, no traceback
+    wait_until(lambda: "was taken over by another worker" in log.read_text(), 10)
+    assert "Traceback" not in log.read_text()
 
 
 def test_a_postgresql_restart_mid_run_is_survived(

@@ -114,6 +114,7 @@ async def _serve(
                 ),
             ]
             loop = asyncio.get_running_loop()
+            loop.set_exception_handler(_taken_over_quietly)
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(sig, _drain, loops)
             reaper = asyncio.create_task(reap_forever(app, store, heartbeat_s, stop))
@@ -124,6 +125,29 @@ async def _serve(
                 await reaper
     finally:
         store.close()
+
+
+# procrastinate's refusal to finish a job that is no longer this worker's
+TAKEN_OVER = 'Job was not found or not in "doing" or "todo" status'
+
+
+def _taken_over_quietly(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    """A worker that froze (SIGSTOP, a long pause) and woke finds its job was handed to
+    another worker meanwhile: procrastinate's task fails to mark it finished and asyncio
+    would log a two-page traceback for what is expected (the other worker has it, and the
+    turn refused the late answer). One line instead; anything else as asyncio would."""
+    error = context.get("exception")
+    cause = error.__cause__ if error is not None else None
+    if cause is not None and TAKEN_OVER in str(cause):
+        task = context.get("future")
+        name = task.get_name().removeprefix("process ") if isinstance(task, asyncio.Task) else ""
+        logging.getLogger("automatosx.worker").warning(
+            "%s was taken over by another worker while this one was not responding; "
+            "its late answer was refused",
+            name or "a job",
+        )
+        return
+    loop.default_exception_handler(context)
 
 
 def _drain(loops: list[asyncio.Task[None]]) -> None:
