@@ -234,6 +234,8 @@ def test_wait_gives_up_after_its_timeout(run_ax: RunAx, tmp_path: Path) -> None:
     waited.assert_clean_error(2)
     assert "still queued after 0.3 s" in waited.stderr
     run_ax("workflow", "wait", "nope-nope-nope").assert_clean_error(2)
+    (row,) = [line for line in run_ax("workflow", "runs").stdout.splitlines() if "queued" in line]
+    assert "not started" in row and "ago" not in row  # queued: it has not started
 
 
 def _alive(pid: int) -> bool:

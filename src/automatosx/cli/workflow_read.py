@@ -156,7 +156,7 @@ def runs_command(
             styled_state(execution.state)
             + (" [yellow](runner gone)[/yellow]" if is_orphaned(execution) else ""),
             escape(execution.triggered_by),
-            relative_time(execution.started_at or execution.created_at),
+            relative_time(execution.started_at) if execution.started_at else "not started",
             human_duration(execution.duration_ms),
         ]
         if children:
