@@ -47,6 +47,10 @@ def test_retry_rules_delays_and_filters() -> None:
     assert default.max_attempts == 2 and default.may_retry("provider_error", 1)
     assert not default.may_retry("cancelled", 1) and not default.may_retry("template_error", 1)
     assert not default.may_retry("auth_error", 1)  # a rejected key stays rejected
+    assert not default.may_retry("worker_lost", 1)  # its lost workers were its retries
+    listed = {"maxRetries": 3, "retryableErrors": ["worker_lost"]}
+    lost = validate_document(workflow([step("l", retryPolicy=listed)])).step("l")
+    assert not retry_rules(lost, definition.config).may_retry("worker_lost", 1)  # even named
 
 
 def test_context_parsing(tmp_path: Path) -> None:
