@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
@@ -25,9 +26,12 @@ if TYPE_CHECKING:
 
 ATTEMPT_TASK = "automatosx.attempt"  # the worker's task that runs one dispatched attempt
 
-INSERT = (
+# The row and its job in one statement (procrastinate's defer function returns the IDs).
+INSERT_WITH_JOB = (
     "INSERT INTO workflow_dispatched_attempts (id, execution_id, step_key, attempt, "
-    "queue_name, call, state, created_at, job_id) VALUES (?, ?, ?, ?, ?, ?, 'queued', ?, ?)"
+    "queue_name, call, state, created_at, job_id) SELECT ?, ?, ?, ?, ?, ?, 'queued', ?, "
+    "(procrastinate_defer_jobs_v1(ARRAY[ROW(?, ?, ?, NULL, NULL, CAST(? AS jsonb), "
+    "NULL::timestamptz)::procrastinate_job_to_defer_v1]))[1]"
 )
 SET_JOB = "UPDATE workflow_dispatched_attempts SET job_id = ? WHERE id = ?"
 # Only while its step still waits for this attempt: a job retried after the execution moved
@@ -81,6 +85,8 @@ class Claim:
 class _Transactional(Protocol):
     def _transaction(self) -> AbstractContextManager[Connection]: ...
 
+    def _fetch_all(self, sql: str, params: Sequence[Any] = ()) -> list[Any]: ...
+
 
 class DispatchQueries:
     """Mixed into `SqlStore`: the dispatched-attempt methods of the `Store` protocol."""
@@ -103,10 +109,12 @@ class DispatchQueries:
 
     def claim_dispatch(self: _Transactional, dispatch_id: str, worker: str) -> Claim | None:
         """The attempt, now this worker's; None if it was answered or cancelled, or its
-        step no longer waits for it."""
-        with self._transaction() as db:
-            row = db.execute(CLAIM, (worker, time.time(), dispatch_id)).fetchone()
-            if row is None:  # its step no longer waits for it: nobody ever will
+        step no longer waits for it. One statement, committed on its own (no transaction
+        around it: a step's claim is two round trips fewer)."""
+        rows = self._fetch_all(CLAIM, (worker, time.time(), dispatch_id))
+        row = rows[0] if rows else None
+        if row is None:  # its step no longer waits for it: nobody ever will
+            with self._transaction() as db:
                 db.execute(STALE, (time.time(), dispatch_id))
         if row is None or row[0] is None:
             return None
@@ -126,11 +134,10 @@ def defer_attempt(
     priority: int,
 ) -> None:
     """Store the attempt's call and defer its job on `queue_name`, on `db`."""
-    job_id = defer_job(db, queue_name, ATTEMPT_TASK, priority, {"dispatch_id": dispatch_id}, None)
     db.execute(
-        INSERT,
+        INSERT_WITH_JOB,
         (dispatch_id, execution_id, step_key, attempt, queue_name, json.dumps(call), time.time(),
-         job_id),
+         queue_name, ATTEMPT_TASK, priority, json.dumps({"dispatch_id": dispatch_id})),
     )  # fmt: skip
 
 
