@@ -254,6 +254,22 @@ def test_a_turn_writes_the_periodic_checkpoint_when_one_is_due(
     assert (checkpoint.completed_steps, checkpoint.pending_steps) == (["a"], ["b", "c"])
 
 
+def test_no_periodic_checkpoint_while_only_a_gate_waits(store: Store, tmp_path: Path) -> None:
+    """It would repeat the last one: nothing changes until a person decides."""
+    gate = {"key": "gate", "approval": {"message": "ship it?"}}
+    execution_id = submitted(
+        store, tmp_path, [gate, step("b", deps=["gate"])], checkpointInterval=200
+    )
+    take_turn(store, execution_id)
+    with store._transaction() as db:  # type: ignore[attr-defined]
+        db.execute(
+            "UPDATE workflow_executions SET started_at = started_at - 1 WHERE id = ?",
+            [execution_id],
+        )
+    take_turn(store, execution_id)  # a late timer, a duplicate job: the gate still waits
+    assert store.list_checkpoints(execution_id) == []
+
+
 def test_a_dispatch_whose_job_stopped_gets_a_new_one(store: Store, tmp_path: Path) -> None:
     execution_id = submitted(store, tmp_path, [step("a")])
     take_turn(store, execution_id)
