@@ -237,8 +237,7 @@ class _Turn:
                 previous=self.execution.state,
             )
         )
-        if self.execution.parent_execution_id is not None:
-            self.session.wake(self.execution.parent_execution_id)
+        self._wake_parent()
         return TurnResult("cancelled", ended=True)
 
     def _open(self, instances: list[StepInstanceRecord]) -> list[StepInstanceRecord]:
@@ -322,6 +321,10 @@ class _Turn:
         started = self.execution.started_at or self.now
         self.decisions.do(self.decisions.ending_ops(ending, started_at=started, now=self.now))
         self.decisions.do([SetIdleUntil(None)])
+        self._wake_parent()
+
+    def _wake_parent(self) -> None:
+        """It ended: its parent (if any) gets a turn to record that."""
         parent = self.execution.parent_execution_id
         if parent is not None:
             self.session.wake(parent)

@@ -19,21 +19,19 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from automatosx.store.queue_jobs import defer_job
+from automatosx.store.queue_jobs import DEFERRED_JOB_ID, job_parameters
 
 if TYPE_CHECKING:
     from automatosx.store.write_ops import Connection
 
 ATTEMPT_TASK = "automatosx.attempt"  # the worker's task that runs one dispatched attempt
 
-# The row and its job in one statement (procrastinate's defer function returns the IDs).
+# The row and its job in one statement.
 INSERT_WITH_JOB = (
     "INSERT INTO workflow_dispatched_attempts (id, execution_id, step_key, attempt, "
     "queue_name, call, state, created_at, job_id) SELECT ?, ?, ?, ?, ?, ?, 'queued', ?, "
-    "(procrastinate_defer_jobs_v1(ARRAY[ROW(?, ?, ?, NULL, NULL, CAST(? AS jsonb), "
-    "NULL::timestamptz)::procrastinate_job_to_defer_v1]))[1]"
+    + DEFERRED_JOB_ID
 )
-SET_JOB = "UPDATE workflow_dispatched_attempts SET job_id = ? WHERE id = ?"
 # Only while its step still waits for this attempt: a job retried after the execution moved
 # on finds the attempt cancelled (or a later one running) and does nothing.
 # One statement: the row as it was (`before`, the worker that had claimed it) and as it is.
@@ -62,8 +60,12 @@ WITHOUT_JOB = (
     "WHERE d.state IN ('queued', 'running') AND NOT EXISTS (SELECT 1 FROM procrastinate_jobs j "
     "WHERE j.id = d.job_id AND j.status IN ('todo', 'doing')) FOR UPDATE OF d SKIP LOCKED"
 )
-# `worker` stays: whoever claims it next knows the attempt was cut off (a new attempt).
-REQUEUE = "UPDATE workflow_dispatched_attempts SET state = 'queued' WHERE id = ?"
+# Queued again with a new job; `worker` stays: whoever claims it next knows the attempt was
+# cut off (a new attempt).
+REQUEUE_WITH_JOB = (
+    f"UPDATE workflow_dispatched_attempts SET state = 'queued', job_id = {DEFERRED_JOB_ID} "
+    "WHERE id = ?"
+)
 # A draining worker stopped the attempt: cut off, but not lost (it counts for no
 # `worker_lost`, `store.turns.ANSWER`).
 RELEASE = (
@@ -97,8 +99,8 @@ class DispatchQueries:
         with self._transaction() as db:
             rows = db.execute(WITHOUT_JOB).fetchall()
             for dispatch_id, queue_name, priority in rows:
-                db.execute(REQUEUE, (dispatch_id,))
-                _defer(db, dispatch_id, queue_name, int(priority))
+                job = _job_of(dispatch_id, queue_name, int(priority))
+                db.execute(REQUEUE_WITH_JOB, (*job, dispatch_id))
         return len(rows)
 
     def release_dispatch(self: _Transactional, dispatch_id: str, worker: str) -> None:
@@ -137,10 +139,10 @@ def defer_attempt(
     db.execute(
         INSERT_WITH_JOB,
         (dispatch_id, execution_id, step_key, attempt, queue_name, json.dumps(call), time.time(),
-         queue_name, ATTEMPT_TASK, priority, json.dumps({"dispatch_id": dispatch_id})),
+         *_job_of(dispatch_id, queue_name, priority)),
     )  # fmt: skip
 
 
-def _defer(db: Connection, dispatch_id: str, queue_name: str, priority: int) -> None:
-    job_id = defer_job(db, queue_name, ATTEMPT_TASK, priority, {"dispatch_id": dispatch_id}, None)
-    db.execute(SET_JOB, (job_id, dispatch_id))
+def _job_of(dispatch_id: str, queue_name: str, priority: int) -> tuple[Any, ...]:
+    """The attempt job's parameters (`DEFERRED_JOB_ID`): the dispatch on its queue, now."""
+    return job_parameters(queue_name, ATTEMPT_TASK, priority, {"dispatch_id": dispatch_id}, None)

@@ -21,10 +21,14 @@ if TYPE_CHECKING:
 TURN_TASK = "automatosx.turn"  # the worker's task that takes one turn of an execution
 TURN_QUEUE = "ax-executions"  # every worker takes these
 
-DEFER_JOB = (
-    "SELECT procrastinate_defer_jobs_v1(ARRAY[ROW(?, ?, ?, NULL, NULL, CAST(? AS jsonb), "
-    "CAST(? AS timestamptz))::procrastinate_job_to_defer_v1])"
+# A job deferred, as an SQL value: its ID. Parameters: queue, task, priority, the args as
+# JSON, when (None: at once). Other statements embed it to defer a job and store its ID in
+# one round trip (`store.dispatch`).
+DEFERRED_JOB_ID = (
+    "(procrastinate_defer_jobs_v1(ARRAY[ROW(?, ?, ?, NULL, NULL, CAST(? AS jsonb), "
+    "CAST(? AS timestamptz))::procrastinate_job_to_defer_v1]))[1]"
 )
+DEFER_JOB = f"SELECT {DEFERRED_JOB_ID}"
 # An immediate turn already waiting makes another one needless (a duplicate would only find
 # nothing to do: turns are idempotent, so the check needs no lock).
 TURN_WAITING = (
@@ -38,9 +42,16 @@ def defer_job(
     db: Connection, queue: str, task: str, priority: int, args: dict[str, Any], at: float | None
 ) -> int:
     """Defer one job through procrastinate's SQL interface; its ID."""
+    row = db.execute(DEFER_JOB, job_parameters(queue, task, priority, args, at)).fetchone()
+    return int(row[0])
+
+
+def job_parameters(
+    queue: str, task: str, priority: int, args: dict[str, Any], at: float | None
+) -> tuple[Any, ...]:
+    """The parameters of `DEFERRED_JOB_ID`, in its order."""
     when = None if at is None else datetime.fromtimestamp(at, UTC)
-    row = db.execute(DEFER_JOB, (queue, task, priority, json.dumps(args), when)).fetchone()
-    return int(row[0][0])
+    return (queue, task, priority, json.dumps(args), when)
 
 
 def defer_turn(db: Connection, execution_id: str, priority: int, at: float | None = None) -> bool:

@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 
 LOCK_EXECUTION = " FOR UPDATE OF e"
 # `outcome`: 'answered'; or 'lost', its worker went silent mid-call (`lost_attempts`),
-# unless that worker drained and said so first ('released', `DispatchQueries.release`)
+# unless that worker drained and said so first ('released', `release_dispatch`)
 ANSWER = (
     "UPDATE workflow_dispatched_attempts SET state = 'done', call = NULL, "
     "outcome = COALESCE(outcome, ?), finished_at = ? "
